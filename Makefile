@@ -1,0 +1,35 @@
+# The two commands of the README: `make conformance` (the main job) and `make test`.
+# Both install what they need: a venv with the package, and the pinned livekit-server build.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+RUN := bash scripts/isolated_run.sh
+
+.PHONY: setup livekit test conformance lint clean
+
+setup: $(VENV)/.installed livekit
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+livekit:
+	@bash scripts/install_livekit_server.sh >/dev/null
+
+# The project's own tests plus the conformance suite, inside a private network namespace.
+test: setup
+	$(RUN) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The conformance suite against the embedded fake server, with the report.
+conformance: setup
+	$(RUN) $(PY) -m pytest --pyargs conformance -p no:cacheprovider \
+		--estuary-report estuary-report.json --estuary-report-md estuary-report.md $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check pytest_estuary fake_server conformance tests bench
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,415 @@
+"""A running LiveKit server for tests: attach to an external one, or start one and own it.
+
+Usable without pytest::
+
+    with LiveKitServer() as creds:
+        print(creds.url, creds.api_key)
+
+Sources, in order: an external server (``url``/``api_key``/``api_secret`` or ``LIVEKIT_URL``,
+``LIVEKIT_API_KEY``, ``LIVEKIT_API_SECRET``); a binary (``binary``, ``LIVEKIT_SERVER_BIN``, PATH,
+the cache filled by ``scripts/install_livekit_server.sh``); ``docker compose`` with the
+project's compose file where a Docker engine answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+__all__ = [
+    "LIVEKIT_SERVER_VERSION",
+    "LiveKitCredentials",
+    "LiveKitServer",
+    "LiveKitServerError",
+    "cached_binary_path",
+    "redact",
+]
+
+log = logging.getLogger("pytest_estuary.livekit_server")
+
+LIVEKIT_SERVER_VERSION = "v1.13.5"
+INSTALL_COMMAND = "bash scripts/install_livekit_server.sh"
+_PR_SET_PDEATHSIG = 1
+
+
+def redact(secret: str) -> str:
+    """A secret shown as its first four characters only."""
+    return f"{secret[:4]}…" if secret else "<empty>"
+
+
+class LiveKitServerError(RuntimeError):
+    """A LiveKit server could not be found, started or reached; the message names the step."""
+
+
+@dataclass(frozen=True)
+class LiveKitCredentials:
+    """Where a LiveKit server is and how to sign tokens for it."""
+
+    url: str
+    api_key: str
+    api_secret: str = field(repr=False)
+    source: str = "external"
+
+    def __repr__(self) -> str:
+        return (
+            f"LiveKitCredentials(url={self.url!r}, api_key={self.api_key!r}, "
+            f"api_secret={redact(self.api_secret)!r}, source={self.source!r})"
+        )
+
+    @property
+    def http_url(self) -> str:
+        """The server's HTTP base URL (for health checks and the Twirp API)."""
+        return self.url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
+
+
+def cache_dir() -> Path:
+    """Where built livekit-server binaries are kept (``PYTEST_ESTUARY_CACHE`` overrides)."""
+    explicit = os.environ.get("PYTEST_ESTUARY_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pytest-estuary"
+
+
+def cached_binary_path() -> Path:
+    return cache_dir() / f"livekit-server-{LIVEKIT_SERVER_VERSION}" / "livekit-server"
+
+
+def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGKILL it when the spawning thread dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _http_ok(url: str, timeout: float) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - local URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def render_config(
+    *,
+    http_port: int,
+    tcp_port: int,
+    udp_port: int,
+    node_ip: str,
+    api_key: str,
+    api_secret: str,
+) -> str:
+    """The YAML config for a test server: one room's worth of short timeouts, no outside STUN.
+
+    livekit-server falls back to public STUN hosts when ``stun_servers`` is empty, so it is
+    pointed at its own ICE port instead: a STUN address that never leaves this machine.
+    """
+    bind = ["127.0.0.1"] if node_ip == "127.0.0.1" else ["127.0.0.1", node_ip]
+    return "\n".join(
+        [
+            f"port: {http_port}",
+            "bind_addresses:",
+            *[f"  - {address}" for address in bind],
+            "rtc:",
+            f"  tcp_port: {tcp_port}",
+            f"  udp_port: {udp_port}",
+            "  use_external_ip: false",
+            f"  node_ip: {node_ip}",
+            "  enable_loopback_candidate: true",
+            "  stun_servers:",
+            f"    - {node_ip}:{udp_port}",
+            "turn:",
+            "  enabled: false",
+            "room:",
+            "  empty_timeout: 10",
+            "  departure_timeout: 2",
+            "logging:",
+            "  level: info",
+            "keys:",
+            f"  {api_key}: {api_secret}",
+            "",
+        ]
+    )
+
+
+class LiveKitServer:
+    """Gives a running LiveKit server as :class:`LiveKitCredentials`; stops what it started."""
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        binary: str | os.PathLike[str] | None = None,
+        node_ip: str | None = None,
+        ready_timeout: float = 15.0,
+        stop_timeout: float = 5.0,
+        allow_docker: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        environ = os.environ if env is None else env
+        self._url = url or environ.get("LIVEKIT_URL") or None
+        self._api_key = api_key or environ.get("LIVEKIT_API_KEY") or None
+        self._api_secret = api_secret or environ.get("LIVEKIT_API_SECRET") or None
+        self._binary = str(binary) if binary else environ.get("LIVEKIT_SERVER_BIN") or None
+        self._node_ip = node_ip or environ.get("LIVEKIT_NODE_IP") or "127.0.0.1"
+        self._ready_timeout = ready_timeout
+        self._stop_timeout = stop_timeout
+        self._allow_docker = allow_docker
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._compose_project: str | None = None
+        self.credentials: LiveKitCredentials | None = None
+        self.config_text: str | None = None
+
+    # -- public -------------------------------------------------------------------------------
+
+    @property
+    def owns_process(self) -> bool:
+        return self._process is not None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
+    def log_path(self) -> Path | None:
+        return Path(self._workdir.name) / "livekit-server.log" if self._workdir else None
+
+    def start(self) -> LiveKitCredentials:
+        """Find or start a server and wait until it answers; idempotent."""
+        if self.credentials is not None:
+            return self.credentials
+        if self._url:
+            self.credentials = self._attach()
+        else:
+            binary = self._find_binary()
+            if binary is not None:
+                self.credentials = self._spawn(binary)
+            elif self._allow_docker and self._docker_available():
+                self.credentials = self._compose_up()
+            else:
+                raise LiveKitServerError(self._nothing_found_message())
+        log.info("LiveKit server ready: %r", self.credentials)
+        return self.credentials
+
+    def stop(self) -> None:
+        """Stop what this object started (TERM, then KILL after the deadline); idempotent."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(self._stop_timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("livekit-server did not stop within %.1f s; killing", self._stop_timeout)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(self._stop_timeout)
+        if self._compose_project is not None:
+            self._compose(["down", "--remove-orphans"], self._compose_project, check=False)
+            self._compose_project = None
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+        self.credentials = None
+
+    def tail_log(self, lines: int = 20) -> str:
+        path = self.log_path
+        if path is None or not path.exists():
+            return "<no log>"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def __enter__(self) -> LiveKitCredentials:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- sources ------------------------------------------------------------------------------
+
+    def _attach(self) -> LiveKitCredentials:
+        assert self._url is not None
+        missing = [
+            name
+            for name, value in (("LIVEKIT_API_KEY", self._api_key), ("LIVEKIT_API_SECRET", self._api_secret))
+            if not value
+        ]
+        if missing:
+            raise LiveKitServerError(
+                f"external LiveKit server {self._url} given, but {' and '.join(missing)} "
+                "(or the matching option) is not set"
+            )
+        if not self._url.startswith(("ws://", "wss://", "http://", "https://")):
+            raise LiveKitServerError(
+                f"LIVEKIT_URL must start with ws://, wss://, http:// or https://, got {self._url!r}"
+            )
+        url = self._url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        assert self._api_key is not None and self._api_secret is not None
+        creds = LiveKitCredentials(url, self._api_key, self._api_secret, source="external")
+        if not _http_ok(creds.http_url.rstrip("/") + "/", timeout=3.0):
+            raise LiveKitServerError(f"external LiveKit server at {self._url} does not answer GET /")
+        return creds
+
+    def _find_binary(self) -> Path | None:
+        if self._binary:
+            path = Path(self._binary)
+            if not (path.is_file() and os.access(path, os.X_OK)):
+                raise LiveKitServerError(
+                    f"livekit-server binary {self._binary!r} (option or LIVEKIT_SERVER_BIN) "
+                    "does not exist or is not executable"
+                )
+            return path
+        on_path = shutil.which("livekit-server")
+        if on_path:
+            return Path(on_path)
+        cached = cached_binary_path()
+        return cached if cached.is_file() else None
+
+    def _nothing_found_message(self) -> str:
+        return (
+            "no LiveKit server available. Looked for: an external server (--livekit-url / "
+            "LIVEKIT_URL: not set); a binary (--livekit-server-bin / LIVEKIT_SERVER_BIN: not set; "
+            f"'livekit-server' on PATH: not found; cache {cached_binary_path()}: not found); "
+            "docker compose: no Docker engine answers. "
+            f"Install the pinned build with: {INSTALL_COMMAND}"
+        )
+
+    def _spawn(self, binary: Path) -> LiveKitCredentials:
+        self._workdir = tempfile.TemporaryDirectory(prefix="estuary-livekit-")
+        workdir = Path(self._workdir.name)
+        api_key = "estuary-" + secrets.token_hex(4)
+        api_secret = secrets.token_urlsafe(36)  # >= 32 characters: PyJWT warns below that
+        http_port = free_port()
+        self.config_text = render_config(
+            http_port=http_port,
+            tcp_port=free_port(),
+            udp_port=free_port(socket.SOCK_DGRAM),
+            node_ip=self._node_ip,
+            api_key=api_key,
+            api_secret=api_secret,
+        )
+        config_path = workdir / "livekit.yaml"
+        config_path.write_text(self.config_text)
+        config_path.chmod(0o600)
+        log_file = (workdir / "livekit-server.log").open("wb")
+        try:
+            self._process = subprocess.Popen(
+                [str(binary), "--config", str(config_path)],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own group: stop() signals the whole group
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for the no-orphan guarantee
+            )
+        finally:
+            log_file.close()
+        url = f"ws://127.0.0.1:{http_port}"
+        self._wait_ready(f"http://127.0.0.1:{http_port}/", binary)
+        return LiveKitCredentials(url, api_key, api_secret, source=f"binary:{binary}")
+
+    def _wait_ready(self, health_url: str, binary: Path) -> None:
+        deadline = time.monotonic() + self._ready_timeout
+        assert self._process is not None
+        while time.monotonic() < deadline:
+            status = self._process.poll()
+            if status is not None:
+                # livekit-server exits 0 even when it cannot bind, so the log is the evidence.
+                tail = self.tail_log()
+                hint = " (port in use)" if "address already in use" in tail else ""
+                self.stop()
+                raise LiveKitServerError(
+                    f"livekit-server {binary} exited with status {status} "
+                    f"before it was ready{hint}; last log lines:\n{tail}"
+                )
+            if _http_ok(health_url, timeout=0.5):
+                return
+            time.sleep(0.02)
+        tail = self.tail_log()
+        self.stop()
+        raise LiveKitServerError(
+            f"livekit-server {binary} not ready after {self._ready_timeout:.1f} s "
+            f"(GET {health_url} never answered 200); last log lines:\n{tail}"
+        )
+
+    # -- docker compose -----------------------------------------------------------------------
+
+    @staticmethod
+    def _docker_available() -> bool:
+        if shutil.which("docker") is None:
+            return False
+        try:
+            result = subprocess.run(
+                ["docker", "info", "--format", "{{.ServerVersion}}"],
+                capture_output=True,
+                timeout=5,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return result.returncode == 0
+
+    @staticmethod
+    def compose_file() -> Path:
+        return Path(__file__).resolve().parent.parent / "docker-compose.livekit.yml"
+
+    def _compose(self, args: list[str], project: str, *, check: bool, env: dict[str, str] | None = None) -> None:
+        command = ["docker", "compose", "-f", str(self.compose_file()), "-p", project, *args]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if check and result.returncode != 0:
+            raise LiveKitServerError(f"'docker compose {' '.join(args)}' failed: {result.stderr[-500:]}")
+
+    def _compose_up(self) -> LiveKitCredentials:
+        if not self.compose_file().is_file():
+            raise LiveKitServerError(f"compose file {self.compose_file()} not found")
+        api_key = "estuary-" + secrets.token_hex(4)
+        api_secret = secrets.token_urlsafe(36)
+        http_port = free_port()
+        project = "estuary-" + secrets.token_hex(3)
+        env = dict(os.environ)
+        env.update(
+            LIVEKIT_API_KEY=api_key,
+            LIVEKIT_API_SECRET=api_secret,
+            LIVEKIT_HTTP_PORT=str(http_port),
+            LIVEKIT_NODE_IP=self._node_ip,
+        )
+        self._compose(["up", "-d"], project, check=True, env=env)
+        self._compose_project = project
+        deadline = time.monotonic() + max(self._ready_timeout, 60.0)
+        health = f"http://127.0.0.1:{http_port}/"
+        while time.monotonic() < deadline:
+            if _http_ok(health, timeout=0.5):
+                return LiveKitCredentials(
+                    f"ws://127.0.0.1:{http_port}", api_key, api_secret, source="docker compose"
+                )
+            time.sleep(0.2)
+        self.stop()
+        raise LiveKitServerError(f"docker compose livekit-server not ready at {health}")
