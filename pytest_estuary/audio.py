@@ -17,6 +17,7 @@ __all__ = [
     "concat",
     "dominant_frequency",
     "from_bytes",
+    "heard_voice",
     "level_dbfs",
     "rms",
     "silence",
@@ -146,3 +147,25 @@ def voiced_seconds(pcm: PCM16, sample_rate: int, threshold_dbfs: float = -40.0, 
     """How many seconds of ``pcm`` are louder than ``threshold_dbfs`` (frame by frame)."""
     voiced = sum(1 for frame in chunk(pcm, sample_rate, frame_ms) if level_dbfs(frame) > threshold_dbfs)
     return voiced * frame_ms / 1000.0
+
+
+def heard_voice(
+    pcm: PCM16,
+    sample_rate: int,
+    pitch: float,
+    *,
+    tolerance_hz: float = 15.0,
+    min_seconds: float = 0.3,
+    threshold_dbfs: float = -40.0,
+) -> bool:
+    """True when ``pcm`` holds ≥ ``min_seconds`` of sound whose dominant frequency is ``pitch``.
+
+    Only the loud frames are analysed, so leading silence or jitter-buffer gaps don't matter;
+    the 2nd and 3rd harmonics count too, since codecs may weaken a low fundamental.
+    """
+    frame_ms = 20
+    loud = [f for f in chunk(pcm, sample_rate, frame_ms) if level_dbfs(f) > threshold_dbfs]
+    if len(loud) * frame_ms / 1000.0 < min_seconds:
+        return False
+    found = dominant_frequency(concat(*loud), sample_rate)
+    return any(abs(found - pitch * k) <= tolerance_hz * k for k in (1, 2, 3))

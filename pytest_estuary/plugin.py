@@ -1,18 +1,148 @@
-"""pytest hooks for pytest-estuary: options, markers, report. Fixtures live in ``fixtures``."""
+"""pytest hooks for pytest-estuary: options, markers, skips, the conformance report.
+
+The fixtures live in :mod:`pytest_estuary.fixtures`; the report engine in :mod:`pytest_estuary.report`.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Generator
+
 import pytest
 
-from pytest_estuary import settings
-from pytest_estuary.fixtures import livekit_server
+from pytest_estuary import settings as settings_module
+from pytest_estuary.fixtures import (
+    FAKE_ONLY_REASON,
+    _estuary_fake_engine,
+    estuary_audio,
+    estuary_client,
+    estuary_server,
+    estuary_settings,
+    estuary_target,
+    livekit_server,
+    record_estuary_timing,
+)
+from pytest_estuary.report import CASE_PROPERTY, ConformanceReport
+from pytest_estuary.settings import SETTINGS_KEY, EstuarySettings, redact_url
 
-__all__ = ["livekit_server"]
+__all__ = [
+    "_estuary_fake_engine",
+    "estuary_audio",
+    "estuary_client",
+    "estuary_server",
+    "estuary_settings",
+    "estuary_target",
+    "livekit_server",
+    "record_estuary_timing",
+]
+
+REPORT_KEY = pytest.StashKey[ConformanceReport]()
+LIVE_ONLY_REASON = "runs only against a live server (--estuary-live)"
+LEVELS = ("MUST", "SHOULD", "INFO")
+_CASE_ID = re.compile(r"^[A-Z]+-\d+$")
+
+MARKERS = (
+    "estuary_case(id, level='MUST'): links a test to a protocol.md requirement (level MUST, SHOULD or INFO)",
+    "estuary_fake_only: needs control of the embedded fake server; skipped with --estuary-live",
+    "estuary_live_only: runs only with --estuary-live",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    settings.add_options(parser)
+    settings_module.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[settings.SETTINGS_KEY] = settings.EstuarySettings.from_config(config)
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    settings = EstuarySettings.from_config(config)
+    config.stash[SETTINGS_KEY] = settings
+    if not hasattr(config, "workerinput"):  # the report is built once, on the controlling process
+        report = ConformanceReport(
+            mode=settings.mode,
+            target=redact_url(settings.url) if settings.live else "embedded fake server",
+            livekit_source=settings.livekit_source,
+            strict=settings.strict,
+        )
+        report.secrets = [s for s in (settings.api_key, settings.livekit_api_secret) if s]
+        config.stash[REPORT_KEY] = report
+        config.pluginmanager.register(ReportHooks(report, settings), "estuary-report")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    settings = config.stash[SETTINGS_KEY]
+    target = redact_url(settings.url) if settings.live else "embedded fake server"
+    return f"estuary: mode={settings.mode}, target={target}, livekit={settings.livekit_source}"
+
+
+def case_marker(item: pytest.Item) -> tuple[str, str] | None:
+    """The (id, level) of an ``estuary_case`` marker, validated; None for other tests."""
+    marker = item.get_closest_marker("estuary_case")
+    if marker is None:
+        return None
+    case_id = marker.args[0] if marker.args else marker.kwargs.get("id")
+    level = marker.args[1] if len(marker.args) > 1 else marker.kwargs.get("level", "MUST")
+    if not isinstance(case_id, str) or not _CASE_ID.match(case_id):
+        raise pytest.UsageError(
+            f"{item.nodeid}: estuary_case id must look like 'LK-5' (letters, '-', number), got {case_id!r}"
+        )
+    if level not in LEVELS:
+        raise pytest.UsageError(f"{item.nodeid}: estuary_case level must be one of {LEVELS}, got {level!r}")
+    return case_id, level
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    live = config.stash[SETTINGS_KEY].live
+    for item in items:
+        case = case_marker(item)
+        if case is not None:
+            doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+            requirement = " ".join(doc.strip().split("\n\n")[0].split())
+            item.user_properties.append(
+                (CASE_PROPERTY, {"id": case[0], "level": case[1], "requirement": requirement})
+            )
+            item.user_properties.append(("estuary_case_id", case[0]))  # shows in --junitxml
+        if live and item.get_closest_marker("estuary_fake_only"):
+            item.add_marker(pytest.mark.skip(reason=FAKE_ONLY_REASON))
+        if not live and item.get_closest_marker("estuary_live_only"):
+            item.add_marker(pytest.mark.skip(reason=LIVE_ONLY_REASON))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    case = case_marker(item)
+    strict = item.config.stash[SETTINGS_KEY].strict
+    if case and case[1] != "MUST" and not strict and report.when == "call" and report.failed:
+        # A SHOULD/INFO failure is reported, not fatal: shown as xfail, kept as NON-STRICT.
+        report.outcome = "skipped"
+        report.wasxfail = f"NON-STRICT {case[0]} ({case[1]}) failed"  # type: ignore[attr-defined]
+    return report
+
+
+class ReportHooks:
+    """Hooks of the controlling process that feed and write the conformance report."""
+
+    def __init__(self, report: ConformanceReport, settings: EstuarySettings) -> None:
+        self.report = report
+        self.settings = settings
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.report.add(report)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.report.cases:
+            return
+        terminalreporter.section("estuary conformance")
+        for line in self.report.terminal_lines():
+            terminalreporter.write_line(line)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from pytest_estuary import __version__
+
+        if self.report.cases or self.settings.report_path or self.settings.report_md_path:
+            self.report.write(__version__, self.settings.report_path, self.settings.report_md_path)
+        if self.report.gate_failed and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED

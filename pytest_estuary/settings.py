@@ -4,55 +4,172 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-__all__ = ["SETTINGS_KEY", "EstuarySettings", "add_options"]
+__all__ = ["SETTINGS_KEY", "EstuarySettings", "add_options", "redact_url"]
 
-# (option, ini key, env var, help); option beats ini beats env.
-_LIVEKIT_OPTIONS = (
-    ("--livekit-url", "livekit_url", "LIVEKIT_URL", "URL of an external LiveKit server to use"),
-    ("--livekit-api-key", "livekit_api_key", "LIVEKIT_API_KEY", "API key of that server"),
-    ("--livekit-api-secret", "livekit_api_secret", "LIVEKIT_API_SECRET", "API secret of that server"),
-    (
-        "--livekit-server-bin",
-        "livekit_server_bin",
-        "LIVEKIT_SERVER_BIN",
-        "livekit-server binary to start (default: PATH, then the build cache)",
-    ),
+Mode = Literal["fake", "live"]
+
+
+@dataclass(frozen=True)
+class _Option:
+    flag: str
+    dest: str
+    help: str
+    env: str | None = None
+    default: str | None = None
+    kind: Literal["str", "float", "flag"] = "str"
+
+
+# Option beats ini beats environment beats default. Secrets and URLs have environment twins.
+_OPTIONS = (
+    _Option("--estuary-live", "estuary_live", "run against a real server instead of the embedded fake", kind="flag"),
+    _Option("--estuary-url", "estuary_url", "Estuary server URL for --estuary-live", env="ESTUARY_URL"),
+    _Option("--estuary-api-key", "estuary_api_key", "Estuary API key for --estuary-live (never printed)", env="ESTUARY_API_KEY"),
+    _Option("--estuary-character-id", "estuary_character_id", "character id to talk to", env="ESTUARY_CHARACTER_ID", default="pytest-character"),
+    _Option("--estuary-player-id", "estuary_player_id", "player id the clients use", env="ESTUARY_PLAYER_ID", default="pytest-player"),
+    _Option("--estuary-timeout", "estuary_timeout", "seconds to wait for a server reply in conformance cases", env="ESTUARY_TIMEOUT", default="10", kind="float"),
+    _Option("--estuary-report", "estuary_report", "write the JSON conformance report to this path"),
+    _Option("--estuary-report-md", "estuary_report_md", "write the Markdown conformance summary to this path"),
+    _Option("--estuary-strict", "estuary_strict", "SHOULD failures fail the run too", kind="flag"),
+    _Option("--livekit-url", "livekit_url", "URL of an external LiveKit server for the fake server", env="LIVEKIT_URL"),
+    _Option("--livekit-api-key", "livekit_api_key", "API key of that LiveKit server", env="LIVEKIT_API_KEY"),
+    _Option("--livekit-api-secret", "livekit_api_secret", "API secret of that LiveKit server", env="LIVEKIT_API_SECRET"),
+    _Option("--livekit-server-bin", "livekit_server_bin", "livekit-server binary to start (default: PATH, then the build cache)", env="LIVEKIT_SERVER_BIN"),
 )
 
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("estuary", "Estuary protocol testing (pytest-estuary)")
-    for option, ini, env, help_text in _LIVEKIT_OPTIONS:
-        group.addoption(option, dest=ini, default=None, help=f"{help_text} (ini {ini}, env {env})")
-        parser.addini(ini, f"{help_text} (see {option})", default=None)
+    for opt in _OPTIONS:
+        twins = f"ini {opt.dest}" + (f", env {opt.env}" if opt.env else "")
+        if opt.kind == "flag":
+            group.addoption(opt.flag, dest=opt.dest, action="store_true", default=None, help=f"{opt.help} (ini {opt.dest})")
+            parser.addini(opt.dest, f"{opt.help} (see {opt.flag})", type="bool", default=False)
+        else:
+            group.addoption(opt.flag, dest=opt.dest, default=None, help=f"{opt.help} ({twins})")
+            parser.addini(opt.dest, f"{opt.help} (see {opt.flag})", default=None)
 
 
-def _value(config: pytest.Config, ini: str, env: str) -> str | None:
-    from_option = config.getoption(ini)
-    if from_option:
-        return str(from_option)
-    from_ini = config.getini(ini)
+def _raw(config: pytest.Config, opt: _Option) -> str | bool | None:
+    from_option = config.getoption(opt.dest)
+    if from_option is not None:
+        return from_option  # type: ignore[no-any-return]
+    from_ini = config.getini(opt.dest)
+    if opt.kind == "flag":
+        return bool(from_ini)
     if from_ini:
         return str(from_ini)
-    return os.environ.get(env) or None
+    if opt.env and os.environ.get(opt.env):
+        return os.environ[opt.env]
+    return opt.default
+
+
+def redact_url(url: str | None) -> str | None:
+    """A URL without user info or query string (where tokens and keys tend to hide)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 @dataclass(frozen=True)
 class EstuarySettings:
-    """Everything the fixtures need to know, from options, ini and environment."""
+    """Everything the fixtures and the report need, from options, ini and environment."""
 
+    live: bool = False
+    url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    character_id: str = "pytest-character"
+    player_id: str = "pytest-player"
+    timeout: float = 10.0
+    report_path: Path | None = None
+    report_md_path: Path | None = None
+    strict: bool = False
     livekit_url: str | None = None
     livekit_api_key: str | None = None
     livekit_api_secret: str | None = field(default=None, repr=False)
     livekit_server_bin: str | None = None
 
+    @property
+    def mode(self) -> Mode:
+        return "live" if self.live else "fake"
+
+    @property
+    def livekit_source(self) -> str:
+        """Where LiveKit comes from, as the report header says it (no secrets)."""
+        if self.live:
+            return "the live server's (from its livekit_token replies)"
+        if self.livekit_url:
+            return f"external {redact_url(self.livekit_url)}"
+        if self.livekit_server_bin:
+            return f"binary {self.livekit_server_bin}"
+        return "livekit-server started for this run (PATH or build cache)"
+
     @classmethod
     def from_config(cls, config: pytest.Config) -> EstuarySettings:
-        values = {ini: _value(config, ini, env) for _, ini, env, _ in _LIVEKIT_OPTIONS}
-        return cls(**values)
+        raw = {opt.dest: _raw(config, opt) for opt in _OPTIONS}
+        timeout_text = str(raw["estuary_timeout"])
+        try:
+            timeout = float(timeout_text)
+        except ValueError:
+            raise pytest.UsageError(
+                f"--estuary-timeout (or ESTUARY_TIMEOUT) must be a number of seconds, got {timeout_text!r}"
+            ) from None
+        if timeout <= 0:
+            raise pytest.UsageError(f"--estuary-timeout must be > 0 seconds, got {timeout}")
+        settings = cls(
+            live=bool(raw["estuary_live"]),
+            url=_str(raw["estuary_url"]),
+            api_key=_str(raw["estuary_api_key"]),
+            character_id=_str(raw["estuary_character_id"]) or "pytest-character",
+            player_id=_str(raw["estuary_player_id"]) or "pytest-player",
+            timeout=timeout,
+            report_path=_path(raw["estuary_report"]),
+            report_md_path=_path(raw["estuary_report_md"]),
+            strict=bool(raw["estuary_strict"]),
+            livekit_url=_str(raw["livekit_url"]),
+            livekit_api_key=_str(raw["livekit_api_key"]),
+            livekit_api_secret=_str(raw["livekit_api_secret"]),
+            livekit_server_bin=_str(raw["livekit_server_bin"]),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Usage errors that name the missing or malformed option and its variable."""
+        if self.live:
+            missing = []
+            if not self.url:
+                missing.append("--estuary-url (or ESTUARY_URL)")
+            if not self.api_key:
+                missing.append("--estuary-api-key (or ESTUARY_API_KEY)")
+            if missing:
+                raise pytest.UsageError(f"--estuary-live needs {' and '.join(missing)}")
+        if self.url and not self.url.startswith(("http://", "https://", "ws://", "wss://")):
+            raise pytest.UsageError(
+                f"--estuary-url must start with http://, https://, ws:// or wss://, got {redact_url(self.url)!r}"
+            )
+        if self.livekit_url and not (self.livekit_api_key and self.livekit_api_secret):
+            raise pytest.UsageError(
+                "--livekit-url (or LIVEKIT_URL) needs --livekit-api-key and --livekit-api-secret "
+                "(or LIVEKIT_API_KEY and LIVEKIT_API_SECRET)"
+            )
+
+
+def _str(value: str | bool | None) -> str | None:
+    return str(value) if value not in (None, "", False) else None
+
+
+def _path(value: str | bool | None) -> Path | None:
+    text = _str(value)
+    return Path(text) if text else None
 
 
 SETTINGS_KEY = pytest.StashKey[EstuarySettings]()

@@ -1,0 +1,76 @@
+"""What is under test (the embedded fake or a live server) and a factory of clients for it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pytest_estuary.settings import redact_url
+
+if TYPE_CHECKING:
+    from pytest_estuary.client import EstuaryClient
+
+__all__ = ["ClientFactory", "EstuaryTarget"]
+
+
+@dataclass(frozen=True)
+class EstuaryTarget:
+    """URL and credentials of the Estuary server under test."""
+
+    url: str
+    api_key: str = field(repr=False)
+    character_id: str
+    player_id: str
+    mode: Literal["fake", "live"]
+    timeout: float = 10.0
+
+    def __repr__(self) -> str:
+        return (
+            f"EstuaryTarget(url={redact_url(self.url)!r}, api_key={self.api_key[:4]!r}…, "
+            f"character_id={self.character_id!r}, player_id={self.player_id!r}, mode={self.mode!r})"
+        )
+
+    def unique_player_id(self) -> str:
+        """The configured player id plus a short random suffix: sessions never share a player."""
+        return f"{self.player_id}-{uuid.uuid4().hex[:8]}"
+
+
+class ClientFactory:
+    """Makes connected :class:`EstuaryClient` objects for a target; closes them all in ``aclose``."""
+
+    def __init__(self, target: EstuaryTarget) -> None:
+        self.target = target
+        self.clients: list[EstuaryClient] = []
+
+    async def __call__(self, *, connect: bool = True, **overrides: Any) -> EstuaryClient:
+        """A client for the target (connected unless ``connect=False``); keyword overrides win.
+
+        Each client gets its own player id (``target.player_id`` plus a suffix) unless one is given.
+        """
+        from pytest_estuary.client import EstuaryClient  # the plugin loads without the client deps
+
+        options: dict[str, Any] = {
+            "server_url": self.target.url,
+            "api_key": self.target.api_key,
+            "character_id": self.target.character_id,
+            "player_id": self.target.unique_player_id(),
+        }
+        options.update(overrides)
+        client = EstuaryClient(**options)
+        self.clients.append(client)
+        if connect:
+            await client.connect()
+        return client
+
+    async def aclose(self) -> None:
+        """Disconnect every client made here, the failing ones too; raises the first error after all."""
+        first_error: BaseException | None = None
+        while self.clients:
+            client = self.clients.pop()
+            try:
+                await client.disconnect()
+            except Exception as exc:  # noqa: BLE001 - every client must get its chance to close
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
