@@ -55,9 +55,7 @@ def tone(frequency: float, duration: float, sample_rate: int = 48000, amplitude:
     return _to_pcm(amplitude * np.sin(2 * np.pi * frequency * t))
 
 
-def speech_like(
-    duration: float, sample_rate: int = 48000, pitch: float = 150.0, amplitude: float = 0.3
-) -> PCM16:
+def speech_like(duration: float, sample_rate: int = 48000, pitch: float = 150.0, amplitude: float = 0.3) -> PCM16:
     """A voiced sound: harmonics of ``pitch`` with a gentle contour and 4 Hz syllable envelope.
 
     The fundamental stays within ±5 % of ``pitch``, so :func:`dominant_frequency` finds it.
@@ -82,14 +80,10 @@ def utterance(
     tail: float = 0.8,
 ) -> PCM16:
     """Silence, a speech-like burst, then enough silence for an end-of-utterance detector."""
-    return concat(
-        silence(lead, sample_rate), speech_like(duration, sample_rate, pitch), silence(tail, sample_rate)
-    )
+    return concat(silence(lead, sample_rate), speech_like(duration, sample_rate, pitch), silence(tail, sample_rate))
 
 
-def tone_bursts(
-    frequency: float, count: int, burst: float, gap: float, sample_rate: int = 48000
-) -> PCM16:
+def tone_bursts(frequency: float, count: int, burst: float, gap: float, sample_rate: int = 48000) -> PCM16:
     """``count`` bursts of a tone separated by silence (each burst one detectable utterance)."""
     parts: list[PCM16] = []
     for _ in range(count):

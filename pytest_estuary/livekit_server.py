@@ -106,7 +106,7 @@ def _die_with_parent() -> None:
 
 def _http_ok(url: str, timeout: float) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - local URL
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -328,7 +328,7 @@ class LiveKitServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own group: stop() signals the whole group
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for the no-orphan guarantee
+                preexec_fn=_die_with_parent,
             )
         finally:
             log_file.close()
@@ -407,9 +407,7 @@ class LiveKitServer:
         health = f"http://127.0.0.1:{http_port}/"
         while time.monotonic() < deadline:
             if _http_ok(health, timeout=0.5):
-                return LiveKitCredentials(
-                    f"ws://127.0.0.1:{http_port}", api_key, api_secret, source="docker compose"
-                )
+                return LiveKitCredentials(f"ws://127.0.0.1:{http_port}", api_key, api_secret, source="docker compose")
             time.sleep(0.2)
         self.stop()
         raise LiveKitServerError(f"docker compose livekit-server not ready at {health}")

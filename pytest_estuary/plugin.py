@@ -98,9 +98,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if case is not None:
             doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
             requirement = " ".join(doc.strip().split("\n\n")[0].split())
-            item.user_properties.append(
-                (CASE_PROPERTY, {"id": case[0], "level": case[1], "requirement": requirement})
-            )
+            item.user_properties.append((CASE_PROPERTY, {"id": case[0], "level": case[1], "requirement": requirement}))
             item.user_properties.append(("estuary_case_id", case[0]))  # shows in --junitxml
         if live and item.get_closest_marker("estuary_fake_only"):
             item.add_marker(pytest.mark.skip(reason=FAKE_ONLY_REASON))
@@ -118,7 +116,7 @@ def pytest_runtest_makereport(
     if case and case[1] != "MUST" and not strict and report.when == "call" and report.failed:
         # A SHOULD/INFO failure is reported, not fatal: shown as xfail, kept as NON-STRICT.
         report.outcome = "skipped"
-        report.wasxfail = f"NON-STRICT {case[0]} ({case[1]}) failed"  # type: ignore[attr-defined]
+        report.wasxfail = f"NON-STRICT {case[0]} ({case[1]}) failed"
     return report
 
 

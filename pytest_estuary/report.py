@@ -116,7 +116,7 @@ class ConformanceReport:
         return any(case.verdict in ("FAIL", "ERROR") for case in self.cases.values())
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(reversed(_VERDICT_ORDER), 0)
+        counts: dict[str, int] = dict.fromkeys(reversed(_VERDICT_ORDER), 0)
         for case in self.cases.values():
             counts[case.verdict] += 1
         return counts
@@ -157,9 +157,7 @@ class ConformanceReport:
             note = (case.reason or "").splitlines()[0][:120] if case.reason else ""
             note = note.replace("|", "\\|")
             test = case.nodeid.rsplit("::", 1)[-1]
-            lines.append(
-                f"| {case.id} | {case.level} | {case.verdict} | {case.duration:.2f} | `{test}` | {note} |"
-            )
+            lines.append(f"| {case.id} | {case.level} | {case.verdict} | {case.duration:.2f} | `{test}` | {note} |")
         return "\n".join(lines) + "\n"
 
     def terminal_lines(self) -> list[str]:

@@ -29,17 +29,48 @@ class _Option:
 _OPTIONS = (
     _Option("--estuary-live", "estuary_live", "run against a real server instead of the embedded fake", kind="flag"),
     _Option("--estuary-url", "estuary_url", "Estuary server URL for --estuary-live", env="ESTUARY_URL"),
-    _Option("--estuary-api-key", "estuary_api_key", "Estuary API key for --estuary-live (never printed)", env="ESTUARY_API_KEY"),
-    _Option("--estuary-character-id", "estuary_character_id", "character id to talk to", env="ESTUARY_CHARACTER_ID", default="pytest-character"),
-    _Option("--estuary-player-id", "estuary_player_id", "player id the clients use", env="ESTUARY_PLAYER_ID", default="pytest-player"),
-    _Option("--estuary-timeout", "estuary_timeout", "seconds to wait for a server reply in conformance cases", env="ESTUARY_TIMEOUT", default="10", kind="float"),
+    _Option(
+        "--estuary-api-key",
+        "estuary_api_key",
+        "Estuary API key for --estuary-live (never printed)",
+        env="ESTUARY_API_KEY",
+    ),
+    _Option(
+        "--estuary-character-id",
+        "estuary_character_id",
+        "character id to talk to",
+        env="ESTUARY_CHARACTER_ID",
+        default="pytest-character",
+    ),
+    _Option(
+        "--estuary-player-id",
+        "estuary_player_id",
+        "player id the clients use",
+        env="ESTUARY_PLAYER_ID",
+        default="pytest-player",
+    ),
+    _Option(
+        "--estuary-timeout",
+        "estuary_timeout",
+        "seconds to wait for a server reply in conformance cases",
+        env="ESTUARY_TIMEOUT",
+        default="10",
+        kind="float",
+    ),
     _Option("--estuary-report", "estuary_report", "write the JSON conformance report to this path"),
     _Option("--estuary-report-md", "estuary_report_md", "write the Markdown conformance summary to this path"),
     _Option("--estuary-strict", "estuary_strict", "SHOULD failures fail the run too", kind="flag"),
     _Option("--livekit-url", "livekit_url", "URL of an external LiveKit server for the fake server", env="LIVEKIT_URL"),
     _Option("--livekit-api-key", "livekit_api_key", "API key of that LiveKit server", env="LIVEKIT_API_KEY"),
-    _Option("--livekit-api-secret", "livekit_api_secret", "API secret of that LiveKit server", env="LIVEKIT_API_SECRET"),
-    _Option("--livekit-server-bin", "livekit_server_bin", "livekit-server binary to start (default: PATH, then the build cache)", env="LIVEKIT_SERVER_BIN"),
+    _Option(
+        "--livekit-api-secret", "livekit_api_secret", "API secret of that LiveKit server", env="LIVEKIT_API_SECRET"
+    ),
+    _Option(
+        "--livekit-server-bin",
+        "livekit_server_bin",
+        "livekit-server binary to start (default: PATH, then the build cache)",
+        env="LIVEKIT_SERVER_BIN",
+    ),
 )
 
 
@@ -48,7 +79,9 @@ def add_options(parser: pytest.Parser) -> None:
     for opt in _OPTIONS:
         twins = f"ini {opt.dest}" + (f", env {opt.env}" if opt.env else "")
         if opt.kind == "flag":
-            group.addoption(opt.flag, dest=opt.dest, action="store_true", default=None, help=f"{opt.help} (ini {opt.dest})")
+            group.addoption(
+                opt.flag, dest=opt.dest, action="store_true", default=None, help=f"{opt.help} (ini {opt.dest})"
+            )
             parser.addini(opt.dest, f"{opt.help} (see {opt.flag})", type="bool", default=False)
         else:
             group.addoption(opt.flag, dest=opt.dest, default=None, help=f"{opt.help} ({twins})")

@@ -70,7 +70,7 @@ class ClientFactory:
             client = self.clients.pop()
             try:
                 await client.disconnect()
-            except Exception as exc:  # noqa: BLE001 - every client must get its chance to close
+            except Exception as exc:
                 first_error = first_error or exc
         if first_error is not None:
             raise first_error

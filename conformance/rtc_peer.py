@@ -1,0 +1,137 @@
+"""A raw LiveKit participant for black-box cases: joins with a server's token, speaks, listens.
+
+It has none of the client's rules, so cases can see what the server's room really holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+from livekit import rtc
+
+from pytest_estuary import audio
+
+__all__ = ["RtcPeer", "read_wav"]
+
+SAMPLE_RATE = 48000
+FRAME_MS = 10
+
+
+def read_wav(path: Path, sample_rate: int = SAMPLE_RATE) -> audio.PCM16:
+    """A mono PCM16 WAV file, resampled (linearly) to ``sample_rate``."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
+            raise ValueError(
+                f"{path}: expected mono 16-bit PCM, got {wav.getnchannels()} ch x {wav.getsampwidth() * 8} bit"
+            )
+        rate = wav.getframerate()
+        pcm = audio.from_bytes(wav.readframes(wav.getnframes()))
+    if rate == sample_rate:
+        return pcm
+    positions = np.arange(round(len(pcm) * sample_rate / rate)) * rate / sample_rate
+    return np.interp(positions, np.arange(len(pcm)), pcm.astype(np.float64)).astype(np.int16)
+
+
+class RtcPeer:
+    """One ``livekit.rtc`` participant; ``say()`` plays audio on its microphone track."""
+
+    def __init__(self) -> None:
+        self.room = rtc.Room()
+        self.source = rtc.AudioSource(SAMPLE_RATE, 1)
+        self.heard: dict[str, list[audio.PCM16]] = {}
+        self.disconnected_at: float | None = None
+        self._queue: asyncio.Queue[audio.PCM16] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.room.on("track_subscribed", self._on_track)
+        self.room.on("disconnected", self._on_disconnected)
+
+    def _on_disconnected(self, *_args: object) -> None:
+        self.disconnected_at = time.monotonic()
+
+    def _on_track(self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant) -> None:
+        if track.kind == rtc.TrackKind.KIND_AUDIO:
+            self._tasks.append(asyncio.ensure_future(self._record(track, participant.identity)))
+
+    async def _record(self, track: rtc.Track, identity: str) -> None:
+        frames = self.heard.setdefault(identity, [])
+        stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1)
+        try:
+            async for event in stream:
+                frames.append(np.frombuffer(event.frame.data, dtype=np.int16).copy())
+        finally:
+            await stream.aclose()
+
+    async def join(self, url: str, token: str, *, timeout: float) -> None:
+        await asyncio.wait_for(self.room.connect(url, token), timeout)
+
+    async def publish_microphone(self) -> None:
+        track = rtc.LocalAudioTrack.create_audio_track("microphone", self.source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        await self.room.local_participant.publish_track(track, options)
+        self._tasks.append(asyncio.ensure_future(self._feed()))
+
+    async def _feed(self) -> None:
+        """Real-time microphone: queued speech, else silence, one 10 ms frame at a time."""
+        samples = SAMPLE_RATE * FRAME_MS // 1000
+        quiet = np.zeros(samples, dtype=np.int16)
+        pending: list[audio.PCM16] = []
+        while True:
+            if not pending and not self._queue.empty():
+                pending = list(audio.chunk(self._queue.get_nowait(), SAMPLE_RATE, FRAME_MS))
+            frame = pending.pop(0) if pending else quiet
+            await self.source.capture_frame(rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, samples))
+
+    def say(self, pcm: audio.PCM16) -> float:
+        """Queue ``pcm`` (48 kHz) on the microphone; returns its duration in seconds."""
+        self._queue.put_nowait(pcm)
+        return len(pcm) / SAMPLE_RATE
+
+    def audio_from(self, identity: str) -> audio.PCM16:
+        return audio.concat(*self.heard.get(identity, []))
+
+    def bots(self) -> list[rtc.RemoteParticipant]:
+        return [p for p in self.room.remote_participants.values() if p.identity.startswith("bot-")]
+
+    async def wait_for_bot_track(self, *, timeout: float) -> rtc.RemoteParticipant:
+        """The first ``bot-*`` participant that publishes an audio track we subscribed to."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for bot in self.bots():
+                if bot.identity in self.heard:
+                    return bot
+            await asyncio.sleep(0.02)
+        seen = {p.identity: len(p.track_publications) for p in self.room.remote_participants.values()}
+        raise AssertionError(
+            f"Expected: a bot-* participant publishing audio within {timeout:.1f} s\n"
+            f"Actual:   participants (identity: publications) {seen}"
+        )
+
+    async def wait_disconnected(self, *, timeout: float) -> float:
+        """Seconds until the room connection ended (raises with the state seen otherwise)."""
+        start = time.monotonic()
+        while self.disconnected_at is None and time.monotonic() - start < timeout:
+            await asyncio.sleep(0.02)
+        if self.disconnected_at is None:
+            raise AssertionError(
+                f"Expected: the room connection to end within {timeout:.1f} s\n"
+                f"Actual:   still {self.room.connection_state}, participants "
+                f"{sorted(self.room.remote_participants)}"
+            )
+        return self.disconnected_at - start
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.source.aclose()
+        if self.room.isconnected():
+            await self.room.disconnect()

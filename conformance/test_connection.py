@@ -1,0 +1,156 @@
+"""Server conformance, section 1 (CONN): connecting, authenticating, timeouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.checks import Stopwatch, expect
+from conformance.factories import PeerFactory
+from conformance.peer import NAMESPACE
+from pytest_estuary.targets import EstuaryTarget
+
+pytestmark = pytest.mark.asyncio
+
+AUTH_STYLES = ["connect", "event"]
+
+
+@pytest.mark.estuary_case("CONN-1", "MUST")
+async def test_conn_1_socketio_v4_namespace_sdk_over_websocket(peer: PeerFactory) -> None:
+    """The server speaks Socket.IO v4 on /socket.io/, namespace /sdk, over the WebSocket transport."""
+    p = peer()
+    await p.session()
+    expect(p.sio.transport() == "websocket", expected="transport 'websocket'", actual=p.sio.transport())
+    expect(NAMESPACE in p.sio.namespaces, expected=f"namespace {NAMESPACE} connected", actual=p.sio.namespaces)
+
+
+@pytest.mark.estuary_case("CONN-2", "MUST")
+async def test_conn_2_auth_in_connect_packet(peer: PeerFactory, estuary_target: EstuaryTarget) -> None:
+    """Authentication data in the namespace CONNECT packet opens a session."""
+    p = peer()
+    info = await p.session(style="connect", capabilities={"version": "1", "microphone": True, "speaker": True})
+    expect(info.get("session_id"), expected="session_info with a session_id", actual=info)
+
+
+@pytest.mark.estuary_case("CONN-3", "MUST")
+async def test_conn_3_auth_by_authenticate_event(peer: PeerFactory) -> None:
+    """A CONNECT without auth followed by an `authenticate` event opens a session."""
+    p = peer()
+    info = await p.session(style="event")
+    expect(info.get("session_id"), expected="session_info with a session_id", actual=info)
+
+
+@pytest.mark.estuary_case("CONN-4", "MUST")
+@pytest.mark.parametrize("style", AUTH_STYLES)
+async def test_conn_4_session_info_fields_and_bounds(peer: PeerFactory, style: str, record_estuary_timing: Any) -> None:
+    """Success yields session_info with four non-empty strings echoing the ids: CONNECT acked within 1 s, session_info within 15 s."""
+    p = peer()
+    auth = p.auth()
+    watch = Stopwatch()
+    await p.open(auth=auth, style=style)  # type: ignore[arg-type]
+    connect_ack = watch.lap()
+    event = await p.wait("session_info", timeout=15.0)
+    record_estuary_timing("connect_ack", connect_ack)
+    record_estuary_timing("session_info", event.t - watch.start)
+    expect(connect_ack <= 1.0, expected="namespace CONNECT acknowledged within 1 s", actual=f"{connect_ack:.3f} s")
+    info = event.payload
+    for key in ("session_id", "conversation_id", "character_id", "player_id"):
+        value = info.get(key) if isinstance(info, dict) else None
+        expect(isinstance(value, str) and value, expected=f"{key!r}: a non-empty string", actual=info)
+    expect(
+        info["character_id"] == auth["character_id"],
+        expected=f"character_id {auth['character_id']!r} echoed",
+        actual=info["character_id"],
+    )
+    expect(
+        info["player_id"] == auth["player_id"],
+        expected=f"player_id {auth['player_id']!r} echoed",
+        actual=info["player_id"],
+    )
+
+
+BAD_AUTH: dict[str, dict[str, Any]] = {
+    "unknown_api_key": {"api_key": "not-a-key-of-this-server"},
+    "missing_character_id": {"character_id": None},
+    "missing_player_id": {"player_id": None},
+    "player_id_not_a_string": {"player_id": 12345},
+}
+
+
+@pytest.mark.estuary_case("CONN-5", "MUST")
+@pytest.mark.parametrize("style", AUTH_STYLES)
+@pytest.mark.parametrize("case", sorted(BAD_AUTH))
+async def test_conn_5_bad_auth_gets_auth_error_and_no_service(
+    peer: PeerFactory, estuary_target: EstuaryTarget, case: str, style: str
+) -> None:
+    """Bad credentials (unknown key, missing ids, wrong types) yield auth_error {error} and no session_info nor service."""
+    p = peer()
+    auth = p.auth()
+    for key, value in BAD_AUTH[case].items():
+        if value is None:
+            auth.pop(key)
+        else:
+            auth[key] = value
+    await p.open(auth=auth, style=style)  # type: ignore[arg-type]
+    event = await p.wait("auth_error")
+    error = event.payload.get("error") if isinstance(event.payload, dict) else None
+    expect(isinstance(error, str) and error, expected="auth_error {error: non-empty text}", actual=event.payload)
+    if p.sio.connected:
+        await p.emit("text", {"text": "are you there?"})
+    await p.quiet(("session_info", "bot_response"), within=1.0, since=0.0)
+
+
+@pytest.mark.estuary_case("CONN-6", "SHOULD")
+async def test_conn_6_events_before_auth_are_refused(peer: PeerFactory) -> None:
+    """Events from a socket that has not authenticated get `error {message}` and are never acted upon."""
+    p = peer()
+    await p.open(auth=None, style="none")
+    watch = Stopwatch()
+    await p.emit("text", {"text": "hello before auth"})
+    await p.emit("livekit_token", None)
+    event = await p.wait("error", since=watch.start)
+    message = event.payload.get("message") if isinstance(event.payload, dict) else None
+    expect(isinstance(message, str) and message, expected="error {message: text}", actual=event.payload)
+    await p.quiet(("bot_response", "livekit_token"), within=1.0, since=watch.start)
+
+
+@pytest.mark.estuary_case("CONN-7", "MUST")
+@pytest.mark.estuary_fake_only
+async def test_conn_7_session_timeout_then_disconnect(peer: PeerFactory, estuary_server: Any) -> None:
+    """session_timeout {reason: "inactivity", idle_seconds, timeout_seconds} is followed by the server disconnecting the socket."""
+    p = peer()
+    info = await p.session()
+    estuary_server.trigger_session_timeout(player_id=info["player_id"])
+    event = await p.wait("session_timeout")
+    payload = event.payload
+    expect(
+        isinstance(payload, dict)
+        and payload.get("reason") == "inactivity"
+        and isinstance(payload.get("idle_seconds"), (int, float))
+        and isinstance(payload.get("timeout_seconds"), (int, float)),
+        expected='session_timeout {reason: "inactivity", idle_seconds: number, timeout_seconds: number}',
+        actual=payload,
+    )
+    await p.wait("<disconnect>", timeout=5.0)
+
+
+@pytest.mark.estuary_case("CONN-7", "MUST")
+@pytest.mark.estuary_fake_only
+async def test_conn_7_voice_timeout_keeps_text(peer: PeerFactory, estuary_server: Any) -> None:
+    """voice_timeout {reason: "voice_inactivity", idle_seconds, timeout_seconds} releases voice but keeps the socket and text."""
+    p = peer()
+    info = await p.session()
+    await p.emit("start_voice", None)
+    await p.wait("voice_started")
+    estuary_server.trigger_voice_timeout(player_id=info["player_id"])
+    event = await p.wait("voice_timeout")
+    expect(
+        isinstance(event.payload, dict) and event.payload.get("reason") == "voice_inactivity",
+        expected='voice_timeout {reason: "voice_inactivity", ...}',
+        actual=event.payload,
+    )
+    watch = Stopwatch()
+    await p.emit("text", {"text": "still there?"})
+    await p.wait("bot_response", since=watch.start)
+    expect(p.sio.connected, expected="the socket still connected", actual="disconnected")

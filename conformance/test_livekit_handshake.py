@@ -1,0 +1,292 @@
+"""Server conformance, section 4 (LK): the LiveKit voice handshake, with a real room and real audio."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from livekit import rtc
+
+from conformance.checks import Stopwatch, decode_jwt_claims, expect, loosely_matches
+from conformance.factories import PeerFactory, RtcPeerFactory
+from conformance.handshake import livekit_handshake, request_token
+from conformance.peer import NO_ARGUMENT
+from conformance.rtc_peer import read_wav
+from pytest_estuary import audio
+from pytest_estuary.targets import EstuaryTarget
+
+pytestmark = pytest.mark.asyncio
+
+TOKEN_REQUEST_FORMS = {"no_argument": NO_ARGUMENT, "null": None, "push_to_talk": {"turn_mode": "push_to_talk"}}
+BOT_PITCH_HZ = 220.0
+
+
+@pytest.mark.estuary_case("LK-1", "MUST")
+@pytest.mark.parametrize("form", sorted(TOKEN_REQUEST_FORMS))
+async def test_lk_1_token_reply_within_10s(peer: PeerFactory, form: str, record_estuary_timing: Any) -> None:
+    """`livekit_token` is answered within 10 s with {token: a JWT, url: ws:// or wss://, room: non-empty}."""
+    p = peer()
+    await p.session()
+    reply, elapsed = await request_token(p, TOKEN_REQUEST_FORMS[form], timeout=10.0)
+    record_estuary_timing("token_round_trip", elapsed)
+    expect(
+        isinstance(reply.get("token"), str) and reply["token"].count(".") == 2,
+        expected="token: a JWT",
+        actual=str(reply.get("token"))[:8] + "…",
+    )
+    expect(
+        str(reply.get("url", "")).startswith(("ws://", "wss://")),
+        expected="url: ws:// or wss://",
+        actual=reply.get("url"),
+    )
+    expect(
+        isinstance(reply.get("room"), str) and reply["room"],
+        expected="room: non-empty string",
+        actual=reply.get("room"),
+    )
+
+
+@pytest.mark.estuary_case("LK-2", "MUST")
+async def test_lk_2_livekit_accepts_token_with_the_right_grants(
+    peer: PeerFactory, rtc_peer: RtcPeerFactory, estuary_target: EstuaryTarget
+) -> None:
+    """The LiveKit server at `url` accepts `token` for `room`: roomJoin for that room, publish/subscribe allowed, an identity, exp in the future."""
+    p = peer()
+    await p.session()
+    reply, _ = await request_token(p, timeout=estuary_target.timeout)
+    claims = decode_jwt_claims(reply["token"])
+    video = claims.get("video", {})
+    expect(video.get("roomJoin") is True, expected="grant roomJoin: true", actual=video)
+    expect(video.get("room") == reply["room"], expected=f"grant room {reply['room']!r}", actual=video.get("room"))
+    expect(
+        video.get("canPublish") is not False and video.get("canSubscribe") is not False,
+        expected="canPublish and canSubscribe not false",
+        actual=video,
+    )
+    expect(claims.get("sub"), expected="a non-empty identity (sub)", actual=claims.get("sub"))
+    expect(claims.get("exp", 0) > time.time(), expected="exp in the future", actual=claims.get("exp"))
+    room = rtc_peer()
+    try:
+        await room.join(reply["url"], reply["token"], timeout=estuary_target.timeout)
+    except Exception as exc:  # the server's reason is the evidence
+        raise AssertionError(f"Expected: LiveKit at {reply['url']} accepts the token\nActual:   {exc}") from exc
+    expect(room.room.name == reply["room"], expected=f"joined room {reply['room']!r}", actual=room.room.name)
+
+
+@pytest.mark.estuary_case("LK-3", "MUST")
+async def test_lk_3_token_admits_only_its_room(
+    peer: PeerFactory, rtc_peer: RtcPeerFactory, estuary_target: EstuaryTarget
+) -> None:
+    """The token does not admit its holder to any other room: its only room grant is the announced room."""
+    p = peer()
+    await p.session()
+    reply, _ = await request_token(p, timeout=estuary_target.timeout)
+    video = decode_jwt_claims(reply["token"]).get("video", {})
+    expect(
+        not video.get("roomAdmin") and not video.get("roomList") and not video.get("roomCreate"),
+        expected="no admin/list/create grants",
+        actual=video,
+    )
+    expect(
+        video.get("room") == reply["room"], expected=f"room grant exactly {reply['room']!r}", actual=video.get("room")
+    )
+    room = rtc_peer()
+    await room.join(reply["url"], reply["token"], timeout=estuary_target.timeout)
+    expect(
+        room.room.name == reply["room"], expected=f"the token lands in {reply['room']!r} only", actual=room.room.name
+    )
+
+
+@pytest.mark.estuary_case("LK-4", "SHOULD")
+async def test_lk_4_token_lifetime_is_bounded(peer: PeerFactory, record_estuary_timing: Any) -> None:
+    """The token's lifetime is bounded (at most a day; the fake server uses 10 min)."""
+    p = peer()
+    await p.session()
+    reply, _ = await request_token(p)
+    claims = decode_jwt_claims(reply["token"])
+    lifetime = float(claims.get("exp", 0)) - float(claims.get("nbf", claims.get("iat", time.time())))
+    record_estuary_timing("token_lifetime", lifetime)
+    expect(0 < lifetime <= 86400, expected="0 < exp - nbf ≤ 86400 s", actual=f"{lifetime:.0f} s")
+
+
+@pytest.mark.estuary_case("LK-5", "MUST")
+@pytest.mark.parametrize("join_payload", ["room", "null"])
+async def test_lk_5_ready_for_the_same_room_within_5s(
+    peer: PeerFactory,
+    rtc_peer: RtcPeerFactory,
+    estuary_target: EstuaryTarget,
+    join_payload: str,
+    record_estuary_timing: Any,
+) -> None:
+    """After `livekit_join`, `livekit_ready {room}` naming the same room comes within 5 s."""
+    p = peer()
+    await p.session()
+    shake = await livekit_handshake(p, rtc_peer(), timeout=estuary_target.timeout, join_payload=join_payload)
+    record_estuary_timing("token_round_trip", shake.token_round_trip)
+    record_estuary_timing("join_to_ready", shake.join_to_ready)
+    expect(shake.ready.get("room") == shake.room, expected=f"livekit_ready room {shake.room!r}", actual=shake.ready)
+    expect(
+        shake.join_to_ready <= 5.0,
+        expected="livekit_ready within 5 s of livekit_join",
+        actual=f"{shake.join_to_ready:.2f} s",
+    )
+
+
+@pytest.mark.estuary_case("LK-6", "MUST")
+async def test_lk_6_bot_in_room_with_audio_at_ready(
+    peer: PeerFactory, rtc_peer: RtcPeerFactory, estuary_target: EstuaryTarget
+) -> None:
+    """When livekit_ready is sent, a `bot-*` participant is in the room publishing an audio track we can subscribe to."""
+    p = peer()
+    await p.session()
+    room = rtc_peer()
+    await livekit_handshake(p, room, timeout=estuary_target.timeout)
+    bots = room.bots()
+    expect(
+        bots, expected="a bot-* participant in the room at livekit_ready", actual=sorted(room.room.remote_participants)
+    )
+    audio_pubs = [
+        pub for bot in bots for pub in bot.track_publications.values() if pub.kind == rtc.TrackKind.KIND_AUDIO
+    ]
+    expect(audio_pubs, expected="the bot publishes an audio track", actual=[b.identity for b in bots])
+    await room.wait_for_bot_track(timeout=5.0)  # subscribed for real
+
+
+async def _speak_and_transcribe(p: Any, room: Any, wav: Path, timeout: float) -> tuple[list[Any], Any]:
+    """Say ``wav`` on the microphone; returns (interim stt events, final stt event)."""
+    watch = Stopwatch()
+    room.say(audio.concat(read_wav(wav), audio.silence(0.8)))
+    final = await p.wait(
+        "stt_response",
+        predicate=lambda e: isinstance(e.payload, dict) and e.payload.get("is_final") is True,
+        since=watch.start,
+        timeout=timeout,
+    )
+    interim = [
+        e for e in p.seen("stt_response", since=watch.start) if e.payload.get("is_final") is False and e.t <= final.t
+    ]
+    return interim, final
+
+
+@pytest.mark.estuary_case("LK-7", "SHOULD")
+async def test_lk_7_bot_transcribes_the_microphone(
+    peer: PeerFactory,
+    rtc_peer: RtcPeerFactory,
+    estuary_target: EstuaryTarget,
+    utterance_files: list[tuple[Path, str]],
+    request: pytest.FixtureRequest,
+) -> None:
+    """Speech published by the client yields stt_response over Socket.IO: interim (is_final false), then final."""
+    wav, said = utterance_files[0]
+    if estuary_target.mode == "fake":
+        # The fake recogniser hears energy, not words: script what a real one would say.
+        request.getfixturevalue("estuary_server").script(transcripts=[said])
+    p = peer()
+    await p.session()
+    room = rtc_peer()
+    await livekit_handshake(p, room, timeout=estuary_target.timeout)
+    interim, final = await _speak_and_transcribe(p, room, wav, estuary_target.timeout + 5)
+    expect(interim, expected="at least one interim stt_response (is_final: false) before the final", actual="none")
+    text = str(final.payload.get("text", ""))
+    expect(loosely_matches(text, said), expected=f"a transcript close to {said!r}", actual=text)
+
+
+@pytest.mark.estuary_case("LK-8", "SHOULD")
+async def test_lk_8_reply_as_text_and_bot_audio_with_metadata_only_bot_voice(
+    peer: PeerFactory, rtc_peer: RtcPeerFactory, estuary_target: EstuaryTarget
+) -> None:
+    """Replies arrive as bot_response and as audio on the bot's track; bot_voice is then metadata only {message_id, chunk_index, is_livekit: true}."""
+    p = peer()
+    await p.session()
+    room = rtc_peer()
+    await livekit_handshake(p, room, timeout=estuary_target.timeout)
+    bot = await room.wait_for_bot_track(timeout=5.0)
+    heard_before = len(room.audio_from(bot.identity))
+    watch = Stopwatch()
+    await p.emit("text", {"text": "Please answer out loud."})
+    final = await p.wait("bot_response", predicate=lambda e: e.payload.get("is_final") is True, since=watch.start)
+    message_id = final.payload["message_id"]
+    voice = await p.wait("bot_voice", predicate=lambda e: e.payload.get("message_id") == message_id, since=watch.start)
+    expect(
+        voice.payload.get("is_livekit") is True and "audio" not in voice.payload,
+        expected="bot_voice {message_id, chunk_index, is_livekit: true} without audio",
+        actual=voice.payload,
+    )
+    deadline = time.monotonic() + estuary_target.timeout
+    while time.monotonic() < deadline:
+        heard = room.audio_from(bot.identity)[heard_before:]
+        if audio.voiced_seconds(heard, 48000) >= 0.3:
+            break
+        await asyncio.sleep(0.1)
+    heard = room.audio_from(bot.identity)[heard_before:]
+    expect(
+        audio.voiced_seconds(heard, 48000) >= 0.3,
+        expected="≥ 0.3 s of bot audio on its track after the reply",
+        actual=f"{audio.voiced_seconds(heard, 48000):.2f} s above -40 dBFS",
+    )
+    if estuary_target.mode == "fake":
+        expect(
+            audio.heard_voice(heard, 48000, BOT_PITCH_HZ),
+            expected=f"the fake bot's {BOT_PITCH_HZ:.0f} Hz voice",
+            actual=f"dominant {audio.dominant_frequency(heard, 48000):.0f} Hz",
+        )
+
+
+@pytest.mark.estuary_case("LK-9", "MUST")
+async def test_lk_9_leave_removes_bot_and_deletes_room(
+    peer: PeerFactory, rtc_peer: RtcPeerFactory, estuary_target: EstuaryTarget, record_estuary_timing: Any
+) -> None:
+    """After `livekit_leave` the bot leaves and the room is deleted (our room connection ends) within 5 s."""
+    p = peer()
+    await p.session()
+    room = rtc_peer()
+    await livekit_handshake(p, room, timeout=estuary_target.timeout)
+    await p.emit("livekit_leave", None)
+    elapsed = await room.wait_disconnected(timeout=5.0)
+    record_estuary_timing("leave_to_room_deleted", elapsed)
+
+
+@pytest.mark.estuary_case("LK-9", "SHOULD")
+async def test_lk_9_socket_disconnect_deletes_room(
+    peer: PeerFactory, rtc_peer: RtcPeerFactory, estuary_target: EstuaryTarget
+) -> None:
+    """When the socket disconnects, the bot leaves and the room is deleted within 5 s."""
+    p = peer()
+    await p.session()
+    room = rtc_peer()
+    await livekit_handshake(p, room, timeout=estuary_target.timeout)
+    await p.close()
+    await room.wait_disconnected(timeout=5.0)
+
+
+@pytest.mark.estuary_case("LK-10", "INFO")
+async def test_lk_10_bot_state_attribute(
+    peer: PeerFactory, rtc_peer: RtcPeerFactory, estuary_target: EstuaryTarget
+) -> None:
+    """The bot sets participant attribute `estuary.state` to `speaking` or `idle`."""
+    p = peer()
+    await p.session()
+    room = rtc_peer()
+    await livekit_handshake(p, room, timeout=estuary_target.timeout)
+    bot = await room.wait_for_bot_track(timeout=5.0)
+    await p.emit("text", {"text": "Talk, please."})
+    states: set[str] = set()
+    deadline = time.monotonic() + estuary_target.timeout
+    while time.monotonic() < deadline and not {"speaking", "idle"} <= states:
+        states.add(bot.attributes.get("estuary.state", ""))
+        await asyncio.sleep(0.02)
+    expect({"speaking", "idle"} <= states, expected="estuary.state seen as speaking and as idle", actual=sorted(states))
+
+
+@pytest.mark.estuary_case("LK-11", "INFO")
+async def test_lk_11_livekit_capable_server_answers_token(peer: PeerFactory, estuary_target: EstuaryTarget) -> None:
+    """A LiveKit-capable server answers `livekit_token` (a server without LiveKit answers livekit_error or nothing)."""
+    p = peer()
+    await p.session()
+    watch = Stopwatch()
+    await p.emit("livekit_token", None)
+    got = await p.wait(("livekit_token", "livekit_error"), since=watch.start)
+    expect(got.name == "livekit_token", expected="this server offers LiveKit voice", actual=got.describe())

@@ -1,0 +1,132 @@
+"""Server conformance, section 5 (WS): voice over the Socket.IO connection itself."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.checks import Stopwatch, expect, loosely_matches
+from conformance.factories import PeerFactory
+from conformance.peer import NO_ARGUMENT, RawPeer
+from conformance.rtc_peer import read_wav
+from pytest_estuary import audio
+
+pytestmark = pytest.mark.asyncio
+
+START_FORMS = {"no_argument": NO_ARGUMENT, "null": None, "turn_mode": {"turn_mode": "server_vad"}}
+CHUNK_SECONDS = 0.04
+
+
+async def _stream(p: RawPeer, pcm: audio.PCM16, sample_rate: int) -> None:
+    """Send ``pcm`` as `stream_audio` chunks at real-time pace (a server VAD may rely on it)."""
+    step = round(sample_rate * CHUNK_SECONDS)
+    for start in range(0, len(pcm), step):
+        data = pcm[start : start + step].astype("<i2").tobytes()
+        await p.emit("stream_audio", {"audio": base64.b64encode(data).decode("ascii")})
+        await asyncio.sleep(CHUNK_SECONDS)
+
+
+@pytest.mark.estuary_case("WS-1", "MUST")
+@pytest.mark.parametrize("form", sorted(START_FORMS))
+async def test_ws_1_start_voice_acknowledged_within_10s(
+    peer: PeerFactory, form: str, record_estuary_timing: Any
+) -> None:
+    """`start_voice` is answered with `voice_started {}` within 10 s (or `voice_error {error}`)."""
+    p = peer()
+    await p.session()
+    watch = Stopwatch()
+    await p.emit("start_voice", START_FORMS[form])
+    got = await p.wait(("voice_started", "voice_error"), timeout=10.0, since=watch.start)
+    record_estuary_timing("start_voice_ack", watch.lap())
+    expect(got.name == "voice_started", expected="voice_started {}", actual=got.describe())
+
+
+@pytest.mark.estuary_case("WS-2", "MUST")
+@pytest.mark.parametrize("sample_rate", [24000, 16000])
+async def test_ws_2_streamed_speech_is_transcribed(
+    peer: PeerFactory,
+    sample_rate: int,
+    utterance_files: list[tuple[Path, str]],
+    request: pytest.FixtureRequest,
+) -> None:
+    """`stream_audio {audio: base64 PCM16 LE mono}` at the session's audio_sample_rate (24000 default, 16000 too) yields stt_response."""
+    wav, said = utterance_files[1]
+    p = peer()
+    if p.target.mode == "fake":
+        request.getfixturevalue("estuary_server").script(transcripts=[said])
+    await p.session(audio_sample_rate=sample_rate)
+    await p.emit("start_voice", None)
+    await p.wait("voice_started")
+    watch = Stopwatch()
+    await _stream(p, audio.concat(read_wav(wav, sample_rate), audio.silence(0.8, sample_rate)), sample_rate)
+    final = await p.wait("stt_response", predicate=lambda e: e.payload.get("is_final") is True, since=watch.start)
+    text = str(final.payload.get("text", ""))
+    expect(loosely_matches(text, said), expected=f"a transcript close to {said!r}", actual=text)
+
+
+@pytest.mark.estuary_case("WS-2", "MUST")
+@pytest.mark.parametrize(
+    ("case", "payload"), [("invalid_base64", "%%%"), ("odd_byte_count", base64.b64encode(b"\x01\x02\x03").decode())]
+)
+async def test_ws_2_bad_audio_gets_error_and_connection_stays(peer: PeerFactory, case: str, payload: str) -> None:
+    """Invalid base64 or an odd byte count in stream_audio gets `error`, and the connection stays."""
+    p = peer()
+    await p.session()
+    await p.emit("start_voice", None)
+    await p.wait("voice_started")
+    watch = Stopwatch()
+    await p.emit("stream_audio", {"audio": payload})
+    await p.wait("error", since=watch.start)
+    await p.emit("stop_voice", None)
+    await p.wait("voice_stopped", since=watch.start)
+    expect(p.sio.connected, expected="connection still open", actual="closed")
+
+
+@pytest.mark.estuary_case("WS-3", "MUST")
+async def test_ws_3_stop_voice_acknowledged(peer: PeerFactory) -> None:
+    """`stop_voice` is answered with `voice_stopped {}`."""
+    p = peer()
+    await p.session()
+    await p.emit("start_voice", None)
+    await p.wait("voice_started")
+    watch = Stopwatch()
+    await p.emit("stop_voice", None)
+    got = await p.wait("voice_stopped", since=watch.start)
+    expect(isinstance(got.payload, dict), expected="voice_stopped {}", actual=got.payload)
+
+
+@pytest.mark.estuary_case("WS-4", "SHOULD")
+async def test_ws_4_bot_voice_carries_pcm16_audio(peer: PeerFactory) -> None:
+    """bot_voice carries {audio: base64 PCM16, message_id, chunk_index, is_final, sample_rate}."""
+    p = peer()
+    await p.session(audio_sample_rate=16000)
+    await p.emit("start_voice", None)
+    await p.wait("voice_started")
+    watch = Stopwatch()
+    await p.emit("text", {"text": "Say hello with your voice."})
+    final = await p.wait("bot_voice", predicate=lambda e: e.payload.get("is_final") is True, since=watch.start)
+    chunks = [e.payload for e in p.seen("bot_voice", since=watch.start) if e.t <= final.t]
+    required = {"audio", "message_id", "chunk_index", "is_final", "sample_rate"}
+    missing = [sorted(required - set(c)) for c in chunks if not required <= set(c)]
+    expect(not missing, expected=f"every bot_voice chunk has {sorted(required)}", actual=missing)
+    try:
+        pcm = audio.concat(*(audio.from_bytes(base64.b64decode(c["audio"], validate=True)) for c in chunks))
+    except (binascii.Error, ValueError) as exc:
+        raise AssertionError(f"Expected: base64 PCM16 audio\nActual:   {exc}") from exc
+    rate = int(chunks[0]["sample_rate"])
+    expect(
+        audio.voiced_seconds(pcm, rate) >= 0.3,
+        expected="≥ 0.3 s of audible bot voice",
+        actual=f"{audio.voiced_seconds(pcm, rate):.2f} s",
+    )
+    if p.target.mode == "fake":
+        expect(
+            audio.heard_voice(pcm, rate, 220.0),
+            expected="the fake bot's 220 Hz voice",
+            actual=f"{audio.dominant_frequency(pcm, rate):.0f} Hz",
+        )
