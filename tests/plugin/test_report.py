@@ -1,0 +1,131 @@
+"""The conformance report: verdicts, files, exit status, secrets, xdist and junitxml."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SECRET = "sk-report-secret-0123456789abcdef"
+
+CASES = f'''
+import os
+import pytest
+
+@pytest.mark.estuary_case("LK-1", "MUST")
+def test_lk_1_passes(record_estuary_timing):
+    """The token reply comes within 10 s."""
+    record_estuary_timing("token_round_trip", 0.012)
+
+@pytest.mark.estuary_case("LK-5", "MUST")
+def test_lk_5_fails():
+    """livekit_ready comes within 5 s."""
+    assert False, "Expected: livekit_ready; Actual: nothing (key {SECRET})"
+
+@pytest.mark.estuary_case("LK-7", "SHOULD")
+def test_lk_7_should_fails():
+    """Speech yields stt_response."""
+    assert False, "no transcript"
+
+@pytest.mark.estuary_case("LK-10", "INFO")
+def test_lk_10_skipped():
+    """The bot sets estuary.state."""
+    pytest.skip("not offered by this server")
+
+@pytest.fixture
+def broken_environment():
+    raise RuntimeError("livekit-server missing")
+
+@pytest.mark.estuary_case("CONN-1", "MUST")
+def test_conn_1_environment_broken(broken_environment):
+    """Socket.IO v4 on /sdk."""
+
+def test_not_a_case():
+    pass
+'''
+
+
+def _run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any], str]:
+    pytester.makepyfile(test_cases=CASES)
+    result = pytester.runpytest_subprocess(
+        "--estuary-report", "out/report.json", "--estuary-report-md", "out/report.md", *args
+    )
+    report = json.loads((pytester.path / "out" / "report.json").read_text())
+    markdown = (pytester.path / "out" / "report.md").read_text()
+    return result, report, markdown
+
+
+def _verdicts(report: dict[str, Any]) -> dict[str, str]:
+    return {case["id"]: case["verdict"] for case in report["cases"]}
+
+
+def test_verdicts_levels_and_exit_status(pytester: pytest.Pytester) -> None:
+    result, report, markdown = _run(pytester)
+    assert _verdicts(report) == {
+        "LK-1": "PASS",
+        "LK-5": "FAIL",
+        "LK-7": "NON-STRICT",
+        "LK-10": "SKIPPED",
+        "CONN-1": "ERROR",
+    }
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the MUST failure
+    assert report["schema_version"] == 1
+    assert report["run"]["mode"] == "fake"
+    assert report["summary"]["gate"] == "fail"
+    by_id = {case["id"]: case for case in report["cases"]}
+    assert by_id["LK-1"]["timings"] == {"token_round_trip": 0.012}
+    assert by_id["LK-1"]["requirement"] == "The token reply comes within 10 s."
+    assert by_id["LK-10"]["reason"] == "not offered by this server"
+    assert "livekit-server missing" in by_id["CONN-1"]["reason"]
+    assert "| LK-7 | SHOULD | NON-STRICT |" in markdown
+    result.stdout.fnmatch_lines(["*estuary conformance*", "LK-5 * MUST * FAIL *", "gate: FAIL*"])
+
+
+def test_should_failure_alone_keeps_the_gate_open(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_cases=CASES)
+    result = pytester.runpytest_subprocess("-k", "lk_1_ or lk_7 or lk_10", "--estuary-report", "r.json")
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["summary"]["gate"] == "pass"
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=1, skipped=1, xfailed=1)
+
+
+def test_strict_makes_should_failures_fail(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_cases=CASES)
+    result = pytester.runpytest_subprocess("-k", "lk_1_ or lk_7", "--estuary-strict", "--estuary-report", "r.json")
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert _verdicts(report) == {"LK-1": "PASS", "LK-7": "FAIL"}
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_no_secret_reaches_the_report_files(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ESTUARY_API_KEY", SECRET)
+    summary = pytester.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    _, report, markdown = _run(pytester)
+    everything = json.dumps(report) + markdown + summary.read_text()
+    assert "Estuary conformance" in summary.read_text()
+    assert SECRET not in everything
+    assert SECRET[:4] + "…" in json.dumps(report, ensure_ascii=False)  # the failure text, scrubbed
+
+
+def test_report_is_complete_under_xdist(pytester: pytest.Pytester) -> None:
+    result, report, _ = _run(pytester, "-p", "xdist", "-n", "2")
+    assert _verdicts(report) == {
+        "LK-1": "PASS",
+        "LK-5": "FAIL",
+        "LK-7": "NON-STRICT",
+        "LK-10": "SKIPPED",
+        "CONN-1": "ERROR",
+    }
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_junitxml_names_carry_case_ids(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_cases=CASES)
+    pytester.runpytest_subprocess("--junitxml", "junit.xml")
+    xml = (Path(pytester.path) / "junit.xml").read_text()
+    assert 'name="test_lk_5_fails"' in xml
+    assert '<property name="estuary_case_id" value="LK-5"' in xml
