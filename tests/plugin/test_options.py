@@ -107,3 +107,19 @@ def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
     }.items():
         assert name in text, f"{name} missing from --fixtures"
         assert words in text, f"{name}'s docstring ({words!r}) missing from --fixtures"
+
+
+def test_option_beats_ini_beats_environment(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ESTUARY_CHARACTER_ID", "from-env")
+    monkeypatch.setenv("ESTUARY_PLAYER_ID", "player-from-env")
+    pytester.makeini("[pytest]\nestuary_character_id = from-ini\n")
+    pytester.makepyfile(
+        """
+        def test_show(estuary_settings):
+            print("SETTINGS", estuary_settings.character_id, estuary_settings.player_id, estuary_settings.timeout)
+        """
+    )
+    from_ini = pytester.runpytest_subprocess("-s")
+    from_ini.stdout.fnmatch_lines(["*SETTINGS from-ini player-from-env 10.0*"])
+    from_option = pytester.runpytest_subprocess("-s", "--estuary-character-id", "from-option", "--estuary-timeout", "2.5")
+    from_option.stdout.fnmatch_lines(["*SETTINGS from-option player-from-env 2.5*"])
