@@ -1,0 +1,103 @@
+"""The bot participant: joins the client's LiveKit room, listens to it, speaks on its own track."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+from livekit import rtc
+
+from fake_server.stt import SttEvent, UtteranceDetector
+from fake_server.voice_synth import synthesize
+
+__all__ = ["Bot"]
+
+log = logging.getLogger("fake_server.bot")
+SAMPLE_RATE = 48000
+FRAME_SAMPLES = SAMPLE_RATE // 100  # 10 ms
+STATE_ATTRIBUTE = "estuary.state"
+
+
+class Bot:
+    """``bot-<session_id>`` in a room; ``on_speech`` is called with each utterance event it hears."""
+
+    def __init__(
+        self,
+        *,
+        identity: str,
+        listen_to: str,
+        on_speech: Callable[[SttEvent], Awaitable[None]] | None,
+        pitch: float,
+    ) -> None:
+        self.identity = identity
+        self.listen_to = listen_to
+        self.on_speech = on_speech  # None: the bot is deaf
+        self.pitch = pitch
+        self.room = rtc.Room()
+        self.source = rtc.AudioSource(SAMPLE_RATE, 1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._speaking = asyncio.Lock()
+        self.room.on("track_subscribed", self._on_track)
+
+    async def join(self, url: str, token: str, timeout: float = 10.0) -> None:
+        """Connect, publish the voice track, mark idle: after this the bot is heard-able (LK-6)."""
+        await asyncio.wait_for(self.room.connect(url, token), timeout)
+        track = rtc.LocalAudioTrack.create_audio_track("bot-voice", self.source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        await self.room.local_participant.publish_track(track, options)
+        await self._set_state("idle")
+
+    def _on_track(self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant) -> None:
+        if self.on_speech is None or track.kind != rtc.TrackKind.KIND_AUDIO or participant.identity != self.listen_to:
+            return
+        self._spawn(self._listen(track))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _listen(self, track: rtc.Track) -> None:
+        detector = UtteranceDetector(SAMPLE_RATE)
+        stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1)
+        try:
+            async for event in stream:
+                pcm = np.frombuffer(event.frame.data, dtype=np.int16)
+                for heard in detector.feed(pcm):
+                    if self.on_speech is not None:
+                        await self.on_speech(heard)
+        finally:
+            await stream.aclose()
+
+    async def speak(self, text: str) -> None:
+        """Say ``text`` on the voice track in real time; ``estuary.state`` is speaking meanwhile."""
+        pcm = synthesize(text, SAMPLE_RATE, self.pitch)
+        async with self._speaking:
+            await self._set_state("speaking")
+            try:
+                for start in range(0, len(pcm) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+                    frame = pcm[start : start + FRAME_SAMPLES]
+                    await self.source.capture_frame(rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, FRAME_SAMPLES))
+                await self.source.wait_for_playout()
+            finally:
+                await self._set_state("idle")
+
+    async def _set_state(self, state: str) -> None:
+        if self.room.isconnected():
+            with contextlib.suppress(Exception):  # attributes are INFO (LK-10): never fatal
+                await self.room.local_participant.set_attributes({STATE_ATTRIBUTE: state})
+
+    async def leave(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await self.source.aclose()
+        if self.room.isconnected():
+            with contextlib.suppress(Exception):
+                await self.room.disconnect()

@@ -1,0 +1,221 @@
+"""The fake server's state and the actions every handler shares: emit, reply, release voice.
+
+Everything here runs on the server's own event loop; the public, thread-safe face is
+:class:`fake_server.server.FakeEstuaryServer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+from livekit import api
+
+from fake_server.eventlog import EventLog
+from fake_server.misbehaviour import Misbehaviour
+from fake_server.sessions import Session
+from fake_server.stt import SttEvent, Transcripts
+from fake_server.text import Brain, reply_chunks
+from fake_server.tokens import LiveKitConfig
+from fake_server.voice_synth import BOT_PITCH_HZ, synthesize
+
+__all__ = ["NAMESPACE", "Engine", "EngineSettings"]
+
+log = logging.getLogger("fake_server")
+NAMESPACE = "/sdk"
+CHUNK_DELAY = 0.005  # between streamed chunks: a stream, yet a fast one
+BOT_VOICE_CHUNK_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    api_keys: tuple[str, ...]
+    livekit: LiveKitConfig | None
+    token_ttl: float = 600.0
+    session_idle_timeout: float | None = None
+    voice_idle_timeout: float | None = None
+    bot_pitch_hz: float = BOT_PITCH_HZ
+
+
+class Engine:
+    """Sessions, misbehaviour, scripts and the event log, plus the actions handlers share."""
+
+    def __init__(self, sio: socketio.AsyncServer, settings: EngineSettings, events: EventLog) -> None:
+        self.sio = sio
+        self.settings = settings
+        self.events = events
+        self.sessions: dict[str, Session] = {}
+        self.misbehaviour = Misbehaviour()
+        self.per_player: dict[str, Misbehaviour] = {}
+        self.brain = Brain()
+        self.transcripts = Transcripts()
+        self.rooms: set[str] = set()
+        self._lk_api: api.LiveKitAPI | None = None
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def bad(self, session: Session | None) -> Misbehaviour:
+        """The misbehaviour in force for ``session``: its player's own, else the server-wide one."""
+        if session is not None and session.player_id in self.per_player:
+            return self.per_player[session.player_id]
+        return self.misbehaviour
+
+    def lk_api(self) -> api.LiveKitAPI:
+        assert self.settings.livekit is not None
+        if self._lk_api is None:  # created lazily: it needs this loop's aiohttp session
+            lk = self.settings.livekit
+            self._lk_api = api.LiveKitAPI(lk.http_url, lk.api_key, lk.api_secret)
+        return self._lk_api
+
+    async def aclose(self) -> None:
+        for session in list(self.sessions.values()):
+            await self.release_voice(session)
+        if self._lk_api is not None:
+            await self._lk_api.aclose()
+            self._lk_api = None
+
+    # -- wire ---------------------------------------------------------------------------------
+
+    async def emit(self, session: Session, name: str, payload: dict[str, Any]) -> None:
+        """Send one event with its one object argument (WIRE-1), unless told to misbehave."""
+        self.events.record(session.sid, session.session_id, "out", name, payload)
+        if self.bad(session).no_argument_events:
+            await self.sio.emit(name, namespace=NAMESPACE, to=session.sid)
+        else:
+            await self.sio.emit(name, payload, namespace=NAMESPACE, to=session.sid)
+
+    async def error(self, session: Session, message: str) -> None:
+        await self.emit(session, "error", {"message": message})
+
+    def violation(self, session: Session, rule: str, expected: str, actual: str) -> None:
+        log.info("client violation %s by %s: expected %s, actual %s", rule, session.session_id, expected, actual)
+        self.events.violation(session.session_id, rule, expected, actual)
+
+    # -- session life -------------------------------------------------------------------------
+
+    async def open_session(self, session: Session, character_id: str, player_id: str, sample_rate: int) -> None:
+        session.session_id = f"sess-{uuid.uuid4().hex[:16]}"
+        session.conversation_id = f"conv-{uuid.uuid4().hex[:16]}"
+        session.character_id, session.player_id, session.audio_sample_rate = character_id, player_id, sample_rate
+        session.touch()
+        await self.emit(
+            session,
+            "session_info",
+            {
+                "session_id": session.session_id,
+                "conversation_id": session.conversation_id,
+                "character_id": character_id,
+                "player_id": player_id,
+            },
+        )
+
+    async def end_session(self, session: Session) -> None:
+        self.sessions.pop(session.sid, None)
+        await self.release_voice(session)
+        for task in list(session.tasks):
+            task.cancel()
+
+    async def session_timeout(self, session: Session) -> None:
+        idle = time.monotonic() - session.last_activity
+        timeout = self.settings.session_idle_timeout or idle
+        await self.emit(
+            session,
+            "session_timeout",
+            {"reason": "inactivity", "idle_seconds": round(idle, 3), "timeout_seconds": timeout},
+        )
+        await self.release_voice(session)
+        await self.sio.disconnect(session.sid, namespace=NAMESPACE)
+
+    async def voice_timeout(self, session: Session) -> None:
+        idle = time.monotonic() - session.voice_activity
+        timeout = self.settings.voice_idle_timeout or idle
+        await self.emit(
+            session,
+            "voice_timeout",
+            {"reason": "voice_inactivity", "idle_seconds": round(idle, 3), "timeout_seconds": timeout},
+        )
+        await self.release_voice(session)
+
+    async def release_voice(self, session: Session) -> None:
+        """Close STT, remove the bot and delete the room; safe to call twice."""
+        bot, room = session.bot, session.room
+        session.bot, session.room, session.detector, session.voice = None, None, None, None
+        if bot is not None:
+            await bot.leave()
+        if room is not None:
+            await self.delete_room(room)
+
+    async def delete_room(self, room: str) -> None:
+        self.rooms.discard(room)
+        if self.settings.livekit is None:
+            return
+        try:
+            await self.lk_api().room.delete_room(api.DeleteRoomRequest(room=room))
+        except Exception as exc:  # a room nobody joined does not exist: nothing to delete
+            log.debug("delete_room(%s): %s", room, exc)
+
+    # -- replies ------------------------------------------------------------------------------
+
+    async def reply(self, session: Session, said: str, *, text_only: bool = False) -> None:
+        """Stream a reply as bot_response chunks, then voice it (LiveKit track or bot_voice audio)."""
+        session.messages += 1
+        message_id = f"msg-{uuid.uuid4().hex[:12]}"
+        reply = self.brain.reply(said)
+        for chunk in reply_chunks(reply, message_id):
+            await self.emit(session, "bot_response", chunk)
+            await asyncio.sleep(CHUNK_DELAY)
+        if not text_only:
+            await self.speak(session, reply, message_id)
+
+    async def speak(self, session: Session, text: str, message_id: str | None = None) -> None:
+        """Voice ``text``: on the bot's LiveKit track (bot_voice is metadata, LK-8) or as bot_voice audio."""
+        message_id = message_id or f"msg-{uuid.uuid4().hex[:12]}"
+        if session.voice == "livekit" and session.bot is not None:
+            if self.bad(session).bot_silent:
+                return
+            await self.emit(session, "bot_voice", {"message_id": message_id, "chunk_index": 0, "is_livekit": True})
+            await session.bot.speak(text)
+        else:
+            await self._bot_voice_audio(session, text, message_id)
+
+    async def _bot_voice_audio(self, session: Session, reply: str, message_id: str) -> None:
+        rate = session.audio_sample_rate
+        pcm = synthesize(reply, rate, self.settings.bot_pitch_hz)
+        step = round(rate * BOT_VOICE_CHUNK_SECONDS)
+        starts = list(range(0, len(pcm), step))
+        for index, start in enumerate(starts):
+            data = pcm[start : start + step].astype("<i2").tobytes()
+            await self.emit(
+                session,
+                "bot_voice",
+                {
+                    "audio": base64.b64encode(data).decode("ascii"),
+                    "message_id": message_id,
+                    "chunk_index": index,
+                    "is_final": index == len(starts) - 1,
+                    "sample_rate": rate,
+                },
+            )
+            await asyncio.sleep(CHUNK_DELAY)
+
+    async def heard(self, session: Session, event: SttEvent) -> None:
+        """An utterance event from the fake STT: interim at its start, final (and a reply) at its end."""
+        session.touch()
+        if event.kind == "start":
+            await self.emit(session, "stt_response", {"text": "…", "is_final": False})
+            return
+        session.utterances += 1
+        transcript = self.transcripts.next(session.utterances)
+        await self.emit(session, "stt_response", {"text": transcript, "is_final": True})
+        session.spawn(self.reply(session, transcript))
+
+    @staticmethod
+    def new_room_name(session: Session) -> str:
+        return f"estuary-{(session.session_id or 'anon')[5:13]}-{secrets.token_hex(3)}"

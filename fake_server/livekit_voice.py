@@ -1,0 +1,123 @@
+"""LiveKit voice (protocol.md section 4): token, bot join, ready, leave."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from livekit import api
+
+from fake_server.bot import Bot
+from fake_server.engine import Engine
+from fake_server.sessions import Session
+from fake_server.stt import SttEvent
+from fake_server.tokens import mint
+
+__all__ = ["LiveKitVoice"]
+
+log = logging.getLogger("fake_server.livekit_voice")
+TURN_MODES = ("push_to_talk", "server_vad", "continuous")
+
+
+class LiveKitVoice:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def on_token(self, session: Session, payload: Any) -> None:
+        engine, bad = self.engine, self.engine.bad(session)
+        if payload is not None and not _turn_mode_ok(payload):
+            await engine.error(session, f"livekit_token: turn_mode must be one of {TURN_MODES}, got {payload!r}")
+            return
+        if engine.settings.livekit is None or bad.livekit_disabled:
+            return  # a server without LiveKit never answers (LK-11): the client must time out
+        if bad.livekit_refused is not None:
+            await engine.emit(session, "livekit_error", {"error": bad.livekit_refused})
+            return
+        room = engine.new_room_name(session)
+        assert session.player_id is not None
+        reply = mint(
+            engine.settings.livekit,
+            identity=session.player_id,
+            room=room,
+            ttl=engine.settings.token_ttl,
+            misbehaviour=bad,
+        )
+        session.token_room = room
+        body = {"token": reply.token, "url": reply.url, "room": reply.room}
+        if bad.token_reply_missing:
+            body.pop(bad.token_reply_missing, None)
+        await engine.emit(session, "livekit_token", body)
+
+    async def on_join(self, session: Session, payload: Any) -> None:
+        engine, bad = self.engine, self.engine.bad(session)
+        if payload is not None and not (isinstance(payload, dict) and _join_payload_ok(payload)):
+            await engine.error(session, f"livekit_join: expected no argument, null or {{room, turn_mode?}}, got {payload!r}")
+            return
+        room = payload.get("room") if isinstance(payload, dict) and payload.get("room") else session.token_room
+        if session.token_room is None:
+            engine.violation(session, "LK-handshake", "livekit_token before livekit_join", "livekit_join first")
+            await engine.emit(session, "livekit_error", {"error": "livekit_join before livekit_token: no room"})
+            return
+        if room != session.token_room:
+            engine.violation(session, "LK-handshake", f"livekit_join for room {session.token_room!r}", repr(room))
+            await engine.emit(session, "livekit_error", {"error": f"livekit_join: unknown room {room!r}"})
+            return
+        if bad.livekit_refused is not None:
+            await engine.emit(session, "livekit_error", {"error": bad.livekit_refused})
+            return
+        if session.voice is not None and session.room != room:
+            await engine.release_voice(session)
+        session.voice, session.room = "livekit", room
+        engine.rooms.add(room)
+        if session.bot is None and not bad.no_bot:
+            try:
+                session.bot = await self._start_bot(session, room)
+            except Exception as exc:
+                log.warning("bot could not join %s: %s", room, exc)
+                await engine.emit(session, "livekit_error", {"error": f"the bot could not join room {room}: {exc}"})
+                await engine.release_voice(session)
+                return
+        session.touch()
+        if bad.no_livekit_ready:
+            return
+        await engine.emit(session, "livekit_ready", {"room": f"{room}-wrong" if bad.ready_wrong_room else room})
+
+    async def _start_bot(self, session: Session, room: str) -> Bot:
+        engine = self.engine
+        livekit = engine.settings.livekit
+        assert livekit is not None and session.player_id is not None
+        bad = engine.bad(session)
+
+        async def on_speech(event: SttEvent) -> None:
+            await engine.heard(session, event)
+
+        bot = Bot(
+            identity=f"bot-{session.session_id}",
+            listen_to=session.player_id,
+            on_speech=None if bad.bot_deaf else on_speech,
+            pitch=engine.settings.bot_pitch_hz,
+        )
+        token = (
+            api.AccessToken(livekit.api_key, livekit.api_secret)
+            .with_identity(bot.identity)
+            .with_grants(api.VideoGrants(room_join=True, room=room, can_publish=True, can_subscribe=True))
+            .to_jwt()
+        )
+        try:
+            await bot.join(livekit.ws_url, token)
+        except BaseException:
+            await bot.leave()
+            raise
+        return bot
+
+    async def on_leave(self, session: Session, _payload: Any) -> None:
+        await self.engine.release_voice(session)
+
+
+def _turn_mode_ok(payload: Any) -> bool:
+    return isinstance(payload, dict) and payload.get("turn_mode", "push_to_talk") in TURN_MODES
+
+
+def _join_payload_ok(payload: dict[str, Any]) -> bool:
+    room = payload.get("room")
+    return (room is None or isinstance(room, str)) and payload.get("turn_mode", "push_to_talk") in TURN_MODES

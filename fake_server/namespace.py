@@ -1,0 +1,161 @@
+"""The /sdk namespace: connection, authentication, and dispatch of every client event.
+
+Handlers accept no argument, ``null`` or an object (WIRE-2); anything malformed gets
+``error {message}`` naming the event and the field (WIRE-3); unknown events are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fake_server.auth import AuthError, check_auth
+from fake_server.engine import NAMESPACE, Engine
+from fake_server.livekit_voice import LiveKitVoice
+from fake_server.sessions import Session
+from fake_server.websocket_voice import WebSocketVoice
+
+__all__ = ["SdkNamespace"]
+
+log = logging.getLogger("fake_server.namespace")
+Handler = Callable[[Session, Any], Awaitable[None]]
+MAX_TEXT = 10_000
+
+
+class SdkNamespace:
+    """Registers itself on the Socket.IO server and turns wire events into engine actions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        livekit, websocket = LiveKitVoice(engine), WebSocketVoice(engine)
+        self.handlers: dict[str, Handler] = {
+            "authenticate": self.on_authenticate,
+            "text": self.on_text,
+            "say_line": self.on_say_line,
+            "client_interrupt": self.on_interrupt,
+            "livekit_token": livekit.on_token,
+            "livekit_join": livekit.on_join,
+            "livekit_leave": livekit.on_leave,
+            "start_voice": websocket.on_start,
+            "stream_audio": websocket.on_audio,
+            "stop_voice": websocket.on_stop,
+        }
+        sio = engine.sio
+        sio.on("connect", self.on_connect, namespace=NAMESPACE)
+        sio.on("disconnect", self.on_disconnect, namespace=NAMESPACE)
+        sio.on("*", self.on_event, namespace=NAMESPACE)
+
+    # -- connection ---------------------------------------------------------------------------
+
+    async def on_connect(self, sid: str, _environ: dict[str, Any], auth: Any = None) -> bool:
+        session = Session(sid)
+        self.engine.sessions[sid] = session
+        self.engine.events.record(sid, None, "in", "connect", auth)
+        if auth:  # CONN-2; answered once the CONNECT is acknowledged, or the client would drop it
+            session.spawn(self._authenticate_soon(session, auth))
+        return True
+
+    async def _authenticate_soon(self, session: Session, auth: Any) -> None:
+        await asyncio.sleep(0.01)
+        await self.authenticate(session, auth)
+
+    async def on_disconnect(self, sid: str, *_reason: Any) -> None:
+        session = self.engine.sessions.get(sid)
+        self.engine.events.record(sid, session.session_id if session else None, "in", "disconnect", None)
+        if session is not None:
+            await self.engine.end_session(session)
+
+    async def authenticate(self, session: Session, auth: Any) -> None:
+        engine = self.engine
+        if session.authenticated:
+            await engine.error(session, "authenticate: this socket is already authenticated")
+            return
+        try:
+            creds = check_auth(auth, engine.settings.api_keys)
+        except AuthError as exc:
+            await engine.emit(session, "auth_error", {"error": str(exc)})
+            return
+        probe = Session(session.sid, player_id=creds.player_id)
+        if engine.bad(probe).auth_always_fails:
+            await engine.emit(session, "auth_error", {"error": "authentication refused (misbehaviour auth_always_fails)"})
+            return
+        await engine.open_session(session, creds.character_id, creds.player_id, creds.audio_sample_rate)
+
+    # -- events -------------------------------------------------------------------------------
+
+    async def on_event(self, name: str, sid: str, *args: Any) -> None:
+        engine = self.engine
+        session = engine.sessions.get(sid)
+        if session is None:
+            return
+        engine.events.record(sid, session.session_id, "in", name, args[0] if len(args) == 1 else (args or None))
+        handler = self.handlers.get(name)
+        if handler is None:
+            log.debug("ignoring unknown event %r", name)
+            return
+        bad = engine.bad(session)
+        if bad.drop_socket_at == name:
+            await engine.release_voice(session)
+            await engine.sio.disconnect(sid, namespace=NAMESPACE)
+            return
+        if name != "authenticate" and not session.authenticated:
+            engine.violation(session, "CONN-6", "authentication before other events", f"{name} before auth")
+            await engine.error(session, f"{name}: not authenticated; send auth in CONNECT or an authenticate event first")
+            return
+        if len(args) > 1:
+            await engine.error(session, f"{name}: expected at most one argument, got {len(args)}")
+            return
+        payload = args[0] if args else None
+        if payload is not None and not isinstance(payload, dict):
+            await engine.error(session, f"{name}: the payload must be an object or null, got {type(payload).__name__}")
+            return
+        session.touch()
+        delay = bad.delay.get(name)
+        if delay:
+            session.spawn(self._delayed(delay, handler, session, payload))
+        else:
+            await handler(session, payload)
+
+    @staticmethod
+    async def _delayed(delay: float, handler: Handler, session: Session, payload: Any) -> None:
+        await asyncio.sleep(delay)
+        await handler(session, payload)
+
+    async def on_authenticate(self, session: Session, payload: Any) -> None:
+        await self.authenticate(session, payload)
+
+    async def on_text(self, session: Session, payload: Any) -> None:
+        text = payload.get("text") if isinstance(payload, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            await self.engine.error(session, f"text: field 'text' must be a non-empty string, got {text!r}"[:200])
+            return
+        if len(text) > MAX_TEXT:
+            await self.engine.error(session, f"text: field 'text' is longer than {MAX_TEXT} characters")
+            return
+        text_only = payload.get("textOnly", False) if isinstance(payload, dict) else False
+        if not isinstance(text_only, bool):
+            await self.engine.error(session, f"text: field 'textOnly' must be true or false, got {text_only!r}")
+            return
+        session.spawn(self.engine.reply(session, text, text_only=text_only))
+
+    async def on_say_line(self, session: Session, payload: Any) -> None:
+        text = payload.get("text") if isinstance(payload, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            await self.engine.error(session, "say_line: field 'text' must be a non-empty string")
+            return
+        if payload.get("text_only") is True if isinstance(payload, dict) else False:
+            return
+        session.spawn(self.engine.speak(session, text))
+
+    async def on_interrupt(self, session: Session, payload: Any) -> None:
+        message_id = payload.get("message_id") if isinstance(payload, dict) else None
+        if message_id is not None and not isinstance(message_id, str):
+            await self.engine.error(session, "client_interrupt: field 'message_id' must be a string")
+            return
+        body: dict[str, Any] = {"reason": "client_interrupt", "interrupted_at": time.time()}
+        if message_id:
+            body["message_id"] = message_id
+        await self.engine.emit(session, "interrupt", body)

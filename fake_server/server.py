@@ -1,0 +1,295 @@
+"""FakeEstuaryServer: the fake server on its own thread and event loop, with a thread-safe API.
+
+Socket.IO runs on python-socketio's AsyncServer over aiohttp: aiohttp serves the Socket.IO
+endpoint and the JSON control API from one port with no extra ASGI server, and livekit-api
+already depends on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Coroutine, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import socketio
+from aiohttp import web
+
+from fake_server.control import add_control_routes
+from fake_server.engine import NAMESPACE, Engine, EngineSettings
+from fake_server.eventlog import EventLog
+from fake_server.misbehaviour import Misbehaviour
+from fake_server.namespace import SdkNamespace
+from fake_server.sessions import SessionView
+from fake_server.tokens import LiveKitConfig
+from fake_server.voice_synth import BOT_PITCH_HZ
+
+__all__ = ["FakeEstuaryServer", "FakeServerError"]
+
+log = logging.getLogger("fake_server")
+T = TypeVar("T")
+CALL_TIMEOUT = 30.0
+WATCHDOG_PERIOD = 0.2
+
+
+class FakeServerError(RuntimeError):
+    """The fake server could not start, or was used while not running."""
+
+
+class FakeEstuaryServer:
+    """A fake Estuary server for tests: real Socket.IO, real LiveKit tokens, a real bot."""
+
+    def __init__(
+        self,
+        livekit: LiveKitConfig | None = None,
+        api_keys: Sequence[str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token_ttl: float = 600.0,
+        session_idle_timeout: float | None = None,
+        voice_idle_timeout: float | None = None,
+        bot_pitch_hz: float = BOT_PITCH_HZ,
+        control_token: str | None = None,
+    ) -> None:
+        if api_keys is not None and (isinstance(api_keys, str) or not all(isinstance(k, str) and k for k in api_keys)):
+            raise ValueError("api_keys must be a sequence of non-empty strings")
+        keys = tuple(api_keys) if api_keys else (f"est-{secrets.token_urlsafe(24)}",)
+        for name, value in (("token_ttl", token_ttl), ("session_idle_timeout", session_idle_timeout),
+                            ("voice_idle_timeout", voice_idle_timeout)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {value}")
+        self.settings = EngineSettings(keys, livekit, token_ttl, session_idle_timeout, voice_idle_timeout, bot_pitch_hz)
+        self.host = host
+        self.port = port
+        self.control_token = control_token or secrets.token_urlsafe(24)
+        self.events = EventLog()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._engine: Engine | None = None
+        self._runner: web.AppRunner | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+
+    # -- life ---------------------------------------------------------------------------------
+
+    @property
+    def api_key(self) -> str:
+        return self.settings.api_keys[0]
+
+    @property
+    def url(self) -> str:
+        if self._engine is None:
+            raise FakeServerError("the fake server is not running: call start() first")
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> FakeEstuaryServer:
+        """Start listening (port 0 picks a free port); returns once it accepts connections."""
+        if self._thread is not None:
+            return self
+        started = threading.Event()
+        failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(started, failure), name="fake-estuary", daemon=True)
+        self._thread.start()
+        if not started.wait(timeout):
+            raise FakeServerError(f"the fake server did not start within {timeout:.1f} s")
+        if failure:
+            self._thread.join(timeout)
+            self._thread = None
+            raise FakeServerError(f"the fake server could not start on {self.host}:{self.port}: {failure[0]}")
+        log.info("fake Estuary server on %s", self.url)
+        return self
+
+    def _run(self, started: threading.Event, failure: list[BaseException]) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported to start(), which raises it with context
+            failure.append(exc)
+            started.set()
+            loop.close()
+            return
+        started.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _serve(self) -> None:
+        sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*", async_handlers=False)
+        engine = Engine(sio, self.settings, self.events)
+        SdkNamespace(engine)
+        app = web.Application()
+        sio.attach(app)
+        add_control_routes(app, self)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            await runner.cleanup()
+            raise
+        self.port = sock.getsockname()[1]
+        await web.SockSite(runner, sock).start()
+        self._engine, self._runner = engine, runner
+        self._watchdog = asyncio.ensure_future(self._watch_idle())
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Disconnect everyone, remove bots, delete rooms, stop the loop and join the thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if self._engine is not None:
+            with contextlib.suppress(Exception):
+                self._call(self._shutdown(), timeout)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        self._loop = self._thread = self._engine = self._runner = None
+
+    async def _shutdown(self) -> None:
+        engine = self._engine
+        assert engine is not None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        await self._disconnect_all()
+        await engine.aclose()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def __enter__(self) -> FakeEstuaryServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- thread-safe API ----------------------------------------------------------------------
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT) -> T:
+        if self._loop is None or self._engine is None:
+            coro.close()
+            raise FakeServerError("the fake server is not running: call start() first")
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise FakeServerError("call the async control methods from the server's own loop, not the sync API")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise FakeServerError("the fake server is not running: call start() first")
+        return self._engine
+
+    def reset(self) -> None:
+        """Drop all sessions, bots and rooms; clear misbehaviour, scripts and the event log."""
+        self._call(self.areset())
+
+    async def areset(self) -> None:
+        engine = self.engine
+        await self._disconnect_all()
+        engine.misbehaviour = Misbehaviour()
+        engine.per_player.clear()
+        engine.brain.scripted.clear()
+        engine.transcripts.scripted.clear()
+        self.events.clear()
+
+    async def _disconnect_all(self) -> None:
+        engine = self.engine
+        for session in list(engine.sessions.values()):
+            await engine.release_voice(session)
+            with contextlib.suppress(Exception):
+                await engine.sio.disconnect(session.sid, namespace=NAMESPACE)
+        deadline = time.monotonic() + 5.0
+        while engine.sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for session in list(engine.sessions.values()):  # a socket that never said goodbye
+            await engine.end_session(session)
+
+    def misbehave(self, player_id: str | None = None, **settings: Any) -> Misbehaviour:
+        """Apply misbehaviour settings server-wide, or for one player only; returns what is in force."""
+        return self._call(self.amisbehave(player_id, settings))
+
+    async def amisbehave(self, player_id: str | None, settings: dict[str, Any]) -> Misbehaviour:
+        engine = self.engine
+        if player_id is None:
+            engine.misbehaviour = engine.misbehaviour.updated(settings)
+            return engine.misbehaviour
+        current = engine.per_player.get(player_id, engine.misbehaviour)
+        engine.per_player[player_id] = current.updated(settings)
+        return engine.per_player[player_id]
+
+    def script(self, transcripts: Sequence[str] = (), replies: Sequence[str] = ()) -> None:
+        """Queue transcripts (what the STT "hears") and replies (what the bot says), used in order."""
+        self._call(self.ascript(list(transcripts), list(replies)))
+
+    async def ascript(self, transcripts: list[str], replies: list[str]) -> None:
+        for name, values in (("transcripts", transcripts), ("replies", replies)):
+            if not all(isinstance(v, str) and v for v in values):
+                raise ValueError(f"{name} must be non-empty strings, got {values!r}")
+        self.engine.transcripts.scripted.extend(transcripts)
+        self.engine.brain.scripted.extend(replies)
+
+    @property
+    def sessions(self) -> list[SessionView]:
+        return self._call(self._views())
+
+    async def _views(self) -> list[SessionView]:
+        return [s.view() for s in self.engine.sessions.values() if s.authenticated]
+
+    def trigger_session_timeout(self, player_id: str | None = None) -> int:
+        """Send session_timeout (then disconnect) to the player's sessions, or all; returns how many."""
+        return self._call(self.atrigger("session", player_id))
+
+    def trigger_voice_timeout(self, player_id: str | None = None) -> int:
+        """Send voice_timeout (releasing voice) to the player's sessions, or all; returns how many."""
+        return self._call(self.atrigger("voice", player_id))
+
+    async def atrigger(self, kind: str, player_id: str | None) -> int:
+        engine = self.engine
+        chosen = [s for s in list(engine.sessions.values()) if s.authenticated and player_id in (None, s.player_id)]
+        for session in chosen:
+            await (engine.session_timeout(session) if kind == "session" else engine.voice_timeout(session))
+        return len(chosen)
+
+    def live_rooms(self) -> list[str]:
+        """This server's rooms that still exist on the LiveKit server."""
+        return self._call(self.alive_rooms())
+
+    async def alive_rooms(self) -> list[str]:
+        from livekit import api
+
+        engine = self.engine
+        if engine.settings.livekit is None:
+            return []
+        listed = await engine.lk_api().room.list_rooms(api.ListRoomsRequest())
+        return sorted(r.name for r in listed.rooms if r.name.startswith("estuary-"))
+
+    # -- idle timeouts ------------------------------------------------------------------------
+
+    async def _watch_idle(self) -> None:
+        engine = self.engine
+        session_limit, voice_limit = self.settings.session_idle_timeout, self.settings.voice_idle_timeout
+        if session_limit is None and voice_limit is None:
+            return
+        while True:
+            await asyncio.sleep(WATCHDOG_PERIOD)
+            now = time.monotonic()
+            for session in list(engine.sessions.values()):
+                if not session.authenticated:
+                    continue
+                if session_limit is not None and now - session.last_activity > session_limit:
+                    session.spawn(engine.session_timeout(session))
+                    session.last_activity = float("inf")  # once
+                elif voice_limit is not None and session.voice and now - session.voice_activity > voice_limit:
+                    await engine.voice_timeout(session)

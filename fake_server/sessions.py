@@ -1,0 +1,67 @@
+"""Per-socket session state: who it is, and what voice it has open."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from fake_server.auth import DEFAULT_SAMPLE_RATE
+from fake_server.stt import UtteranceDetector
+
+if TYPE_CHECKING:
+    from fake_server.bot import Bot
+
+__all__ = ["Session", "SessionView"]
+
+Voice = Literal["livekit", "websocket"]
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """What tests may read about a session."""
+
+    session_id: str | None
+    player_id: str | None
+    character_id: str | None
+    room: str | None
+    voice: Voice | None
+
+
+@dataclass(eq=False)
+class Session:
+    sid: str
+    session_id: str | None = None
+    conversation_id: str | None = None
+    character_id: str | None = None
+    player_id: str | None = None
+    audio_sample_rate: int = DEFAULT_SAMPLE_RATE
+    voice: Voice | None = None
+    token_room: str | None = None  # the room of the last livekit_token reply
+    room: str | None = None  # the room voice is live in
+    bot: Bot | None = None
+    detector: UtteranceDetector | None = None
+    utterances: int = 0
+    messages: int = 0
+    last_activity: float = field(default_factory=time.monotonic)
+    voice_activity: float = field(default_factory=time.monotonic)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def authenticated(self) -> bool:
+        return self.session_id is not None
+
+    def touch(self) -> None:
+        self.last_activity = time.monotonic()
+        if self.voice is not None:
+            self.voice_activity = self.last_activity
+
+    def spawn(self, coro: object) -> None:
+        """Run a coroutine owned by this session; it is cancelled when the session ends."""
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def view(self) -> SessionView:
+        return SessionView(self.session_id, self.player_id, self.character_id, self.room, self.voice)
