@@ -124,14 +124,13 @@ class RtcPeer:
             )
         return self.disconnected_at - start
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 5.0) -> None:
+        """Stop feeding and recording, leave the room; each step bounded so teardown never hangs."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=timeout)
         self._tasks.clear()
-        with contextlib.suppress(Exception):
-            await self.source.aclose()
-        if self.room.isconnected():
-            await self.room.disconnect()
+        for step in (self.source.aclose(), self.room.disconnect()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(step, timeout)

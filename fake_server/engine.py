@@ -57,6 +57,7 @@ class Engine:
         self.brain = Brain()
         self.transcripts = Transcripts()
         self.rooms: set[str] = set()
+        self.closed = False
         self._lk_api: api.LiveKitAPI | None = None
 
     # -- lookups ------------------------------------------------------------------------------
@@ -77,6 +78,7 @@ class Engine:
     async def aclose(self) -> None:
         for session in list(self.sessions.values()):
             await self.release_voice(session)
+        self.closed = True  # sockets closing after this must not open a new API session
         if self._lk_api is not None:
             await self._lk_api.aclose()
             self._lk_api = None
@@ -154,7 +156,7 @@ class Engine:
 
     async def delete_room(self, room: str) -> None:
         self.rooms.discard(room)
-        if self.settings.livekit is None:
+        if self.settings.livekit is None or self.closed:
             return
         try:
             await self.lk_api().room.delete_room(api.DeleteRoomRequest(room=room))

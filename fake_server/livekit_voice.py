@@ -100,7 +100,12 @@ class LiveKitVoice:
         token = (
             api.AccessToken(livekit.api_key, livekit.api_secret)
             .with_identity(bot.identity)
-            .with_grants(api.VideoGrants(room_join=True, room=room, can_publish=True, can_subscribe=True))
+            .with_grants(
+                # set_attributes (estuary.state, LK-10) needs the right to update its own metadata
+                api.VideoGrants(
+                    room_join=True, room=room, can_publish=True, can_subscribe=True, can_update_own_metadata=True
+                )
+            )
             .to_jwt()
         )
         try:
