@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--token-ttl", type=float, default=600.0)
     parser.add_argument("--session-idle-timeout", type=float)
     parser.add_argument("--voice-idle-timeout", type=float)
+    parser.add_argument("--transcripts", default="[]", metavar="JSON", help="scripted transcripts, a JSON list")
+    parser.add_argument("--replies", default="[]", metavar="JSON", help="scripted replies, a JSON list")
     parser.add_argument(
         "--misbehave",
         default="{}",
@@ -59,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, MisbehaviourError) as exc:
         print(f"fake_server: --misbehave: {exc}", file=sys.stderr)
         return 2
+    try:
+        transcripts, replies = json.loads(args.transcripts), json.loads(args.replies)
+        if not all(isinstance(x, list) and all(isinstance(v, str) and v for v in x) for x in (transcripts, replies)):
+            raise ValueError("expected a JSON list of non-empty strings")
+    except ValueError as exc:
+        print(f"fake_server: --transcripts/--replies: {exc}", file=sys.stderr)
+        return 2
     server = FakeEstuaryServer(
         livekit=livekit,
         api_keys=args.api_keys,
@@ -76,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if settings:
         server.misbehave(**settings)
+    server.script(transcripts=transcripts, replies=replies)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
