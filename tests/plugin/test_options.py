@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-
 PASSING = """
 import pytest
 
@@ -47,7 +46,9 @@ def test_bad_url_and_timeout_are_usage_errors(pytester: pytest.Pytester) -> None
     bad_url.stderr.fnmatch_lines(["*--estuary-url must start with http://, https://, ws:// or wss://*"])
     bad_timeout = pytester.runpytest_subprocess("--estuary-timeout", "soon")
     assert bad_timeout.ret == pytest.ExitCode.USAGE_ERROR
-    bad_timeout.stderr.fnmatch_lines(["*--estuary-timeout (or ESTUARY_TIMEOUT) must be a number of seconds, got 'soon'*"])
+    bad_timeout.stderr.fnmatch_lines(
+        ["*--estuary-timeout (or ESTUARY_TIMEOUT) must be a number of seconds, got 'soon'*"]
+    )
 
 
 def test_markers_are_registered_under_strict_markers(pytester: pytest.Pytester) -> None:
@@ -121,5 +122,7 @@ def test_option_beats_ini_beats_environment(pytester: pytest.Pytester, monkeypat
     )
     from_ini = pytester.runpytest_subprocess("-s")
     from_ini.stdout.fnmatch_lines(["*SETTINGS from-ini player-from-env 10.0*"])
-    from_option = pytester.runpytest_subprocess("-s", "--estuary-character-id", "from-option", "--estuary-timeout", "2.5")
+    from_option = pytester.runpytest_subprocess(
+        "-s", "--estuary-character-id", "from-option", "--estuary-timeout", "2.5"
+    )
     from_option.stdout.fnmatch_lines(["*SETTINGS from-option player-from-env 2.5*"])

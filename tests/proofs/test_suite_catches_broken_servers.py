@@ -4,70 +4,17 @@ fails a broken one on exactly the matching case IDs (issue 6: proof that the sui
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_estuary.livekit_server import LiveKitCredentials
-
-STARTUP_TIMEOUT = 20.0
 # The shipped utterances, in the order the live-capable speech cases say them (LK-7, then WS-2 twice).
 SPOKEN = ["hello estuary", "what is the weather today", "what is the weather today"]
-
-Standalone = Callable[..., dict[str, Any]]
-
-
-@pytest.fixture
-def standalone(livekit_server: LiveKitCredentials) -> Iterator[Standalone]:
-    """Starts ``python -m fake_server`` processes (misbehaving as asked); stops them all at teardown."""
-    processes: list[subprocess.Popen[str]] = []
-
-    def start(misbehave: dict[str, Any] | None = None, transcripts: list[str] | None = None) -> dict[str, Any]:
-        command = [
-            sys.executable, "-m", "fake_server",
-            "--livekit-url", livekit_server.url,
-            "--livekit-api-key", livekit_server.api_key,
-            "--livekit-api-secret", livekit_server.api_secret,
-            "--misbehave", json.dumps(misbehave or {}),
-            "--transcripts", json.dumps(transcripts or []),
-        ]  # fmt: skip
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        processes.append(process)
-        assert process.stdout is not None
-        line = _readline(process, STARTUP_TIMEOUT)
-        info: dict[str, Any] = json.loads(line)
-        return info
-
-    yield start
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
-
-
-def _readline(process: subprocess.Popen[str], timeout: float) -> str:
-    import selectors
-
-    assert process.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            process.kill()
-            raise AssertionError(f"python -m fake_server printed nothing within {timeout:.0f} s")
-    line = process.stdout.readline()
-    if not line:
-        raise AssertionError(f"python -m fake_server exited: {process.wait(5)}; stderr: {process.stderr.read() if process.stderr else ''}")
-    return line
 
 
 def run_live_suite(server: dict[str, Any], tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str]:
@@ -78,10 +25,8 @@ def run_live_suite(server: dict[str, Any], tmp_path: Path, *args: str) -> tuple[
         "--estuary-live", "--estuary-url", server["url"], "--estuary-timeout", "4",
         "--estuary-report", str(report), *args,
     ]  # fmt: skip
-    env_key = {"ESTUARY_API_KEY": server["api_key"]}
-    import os
-
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env_key}, timeout=600)
+    env = {**os.environ, "ESTUARY_API_KEY": server["api_key"]}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     output = result.stdout + result.stderr
     assert report.exists(), f"no report written; output:\n{output[-3000:]}"
     return result.returncode, json.loads(report.read_text()), output
@@ -95,9 +40,9 @@ def verdicts(report: dict[str, Any]) -> dict[str, set[str]]:
 
 
 def test_good_server_passes_every_live_case_and_fake_only_cases_are_skipped(
-    standalone: Standalone, tmp_path: Path
+    standalone_fake: Callable[..., dict[str, Any]], tmp_path: Path
 ) -> None:
-    server = standalone(transcripts=SPOKEN)
+    server = standalone_fake(transcripts=SPOKEN)
     code, report, output = run_live_suite(server, tmp_path)
     found = verdicts(report)
     assert code == 0, output[-4000:]
@@ -121,14 +66,14 @@ BROKEN = [
 
 @pytest.mark.parametrize(("misbehave", "selection", "must_fail", "may_fail"), BROKEN, ids=lambda v: str(v)[:40])
 def test_broken_server_fails_the_matching_cases(
-    standalone: Standalone,
+    standalone_fake: Callable[..., dict[str, Any]],
     tmp_path: Path,
     misbehave: dict[str, Any],
     selection: str,
     must_fail: set[str],
     may_fail: set[str],
 ) -> None:
-    server = standalone(misbehave=misbehave)
+    server = standalone_fake(misbehave=misbehave)
     code, report, output = run_live_suite(server, tmp_path, "-k", selection)
     found = verdicts(report)
     failed = found.get("FAIL", set())
