@@ -1,0 +1,80 @@
+"""The Estuary client: the seed page's LiveKit voice, transport rules and error codes, in Python.
+
+    async with EstuaryClient(url, api_key, "character", "player") as client:
+        await client.start_voice()
+        payload = await client.wait_for("stt_response", predicate=lambda r: r.is_final)
+"""
+
+from __future__ import annotations
+
+from pytest_estuary.client.audio_input import (
+    AudioInput,
+    MicrophoneAudioInput,
+    SyntheticAudioInput,
+    WavAudioInput,
+)
+from pytest_estuary.client.bot_audio import BotAudio
+from pytest_estuary.client.client import EstuaryClient
+from pytest_estuary.client.config import ClientConfig
+from pytest_estuary.client.emitter import HistoryEntry
+from pytest_estuary.client.errors import ConfigError, ErrorCode, EstuaryError, EventTimeout
+from pytest_estuary.client.events import (
+    AuthError,
+    BotResponse,
+    BotVoice,
+    Connected,
+    Disconnected,
+    Interrupt,
+    LiveKitConnected,
+    LiveKitDisconnected,
+    LiveKitError,
+    LiveKitReady,
+    LiveKitToken,
+    PayloadError,
+    ServerError,
+    SessionInfo,
+    SessionTimeout,
+    SttResponse,
+    VoiceError,
+    VoiceStarted,
+    VoiceStopped,
+    VoiceTimeout,
+)
+from pytest_estuary.client.selection import livekit_installed, select_transport
+
+__all__ = [
+    "AudioInput",
+    "AuthError",
+    "BotAudio",
+    "BotResponse",
+    "BotVoice",
+    "ClientConfig",
+    "ConfigError",
+    "Connected",
+    "Disconnected",
+    "ErrorCode",
+    "EstuaryClient",
+    "EstuaryError",
+    "EventTimeout",
+    "HistoryEntry",
+    "Interrupt",
+    "LiveKitConnected",
+    "LiveKitDisconnected",
+    "LiveKitError",
+    "LiveKitReady",
+    "LiveKitToken",
+    "MicrophoneAudioInput",
+    "PayloadError",
+    "ServerError",
+    "SessionInfo",
+    "SessionTimeout",
+    "SttResponse",
+    "SyntheticAudioInput",
+    "VoiceError",
+    "VoiceStarted",
+    "VoiceStopped",
+    "VoiceTimeout",
+    "WavAudioInput",
+    "livekit_installed",
+    "select_transport",
+]

@@ -1,0 +1,260 @@
+"""EstuaryClient: the facade an app (or a test) uses: connect, voice, text, events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from types import TracebackType
+from typing import Any
+
+from pytest_estuary import audio
+from pytest_estuary.client.audio_input import AudioInput, SyntheticAudioInput
+from pytest_estuary.client.bot_audio import BotAudio
+from pytest_estuary.client.config import AuthStyle, ClientConfig
+from pytest_estuary.client.emitter import Callback, Emitter, HistoryEntry
+from pytest_estuary.client.errors import ErrorCode, EstuaryError
+from pytest_estuary.client.events import BotVoice, Disconnected, SessionInfo
+from pytest_estuary.client.livekit_voice import LiveKitVoice
+from pytest_estuary.client.selection import load_livekit, select_transport
+from pytest_estuary.client.signalling import Signalling
+from pytest_estuary.client.voice import VoiceContext, VoiceSession
+from pytest_estuary.client.websocket_voice import WebSocketVoice
+
+__all__ = ["EstuaryClient"]
+
+log = logging.getLogger("pytest_estuary.client")
+
+
+class EstuaryClient:
+    """A client of the Estuary SDK protocol that follows the seed page (protocol.md sections 6-8).
+
+    ``voice_transport``: "auto" (LiveKit iff ``livekit.rtc`` is installed), "livekit" (falls back to
+    WebSocket with a WARNING when it is not), "websocket". ``audio_input`` defaults to a
+    :class:`SyntheticAudioInput` (silence until told to ``say``).
+    """
+
+    def __init__(
+        self,
+        server_url: str,
+        api_key: str,
+        character_id: str,
+        player_id: str,
+        *,
+        voice_transport: str = "auto",
+        audio_input: AudioInput | None = None,
+        token_timeout: float = 10.0,
+        ready_timeout: float = 5.0,
+        connect_timeout: float = 10.0,
+        auth_style: AuthStyle = "event",
+        audio_sample_rate: int = 24000,
+        reconnect: bool = True,
+        session_info_timeout: float = 15.0,
+        voice_start_timeout: float = 10.0,
+        max_reconnect_attempts: int = 5,
+    ) -> None:
+        self.config = ClientConfig(
+            server_url=server_url,
+            api_key=api_key,
+            character_id=character_id,
+            player_id=player_id,
+            voice_transport=voice_transport,
+            audio_input=audio_input,
+            token_timeout=token_timeout,
+            ready_timeout=ready_timeout,
+            connect_timeout=connect_timeout,
+            session_info_timeout=session_info_timeout,
+            voice_start_timeout=voice_start_timeout,
+            auth_style=auth_style,
+            audio_sample_rate=audio_sample_rate,
+            reconnect=reconnect,
+            max_reconnect_attempts=max_reconnect_attempts,
+        )
+        self.audio_input: AudioInput = audio_input if audio_input is not None else SyntheticAudioInput()
+        self.bot_audio = BotAudio()
+        self._emitter = Emitter()
+        self._signalling = Signalling(self.config, self._dispatch)
+        self._voice: VoiceSession | None = None
+        self._voice_lock = asyncio.Lock()
+        self._muted = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        state = "connected" if self.is_connected else "disconnected"
+        return (
+            f"EstuaryClient({self.config.server_url!r}, player_id={self.config.player_id!r}, {state}, "
+            f"transport={self.transport!r}, room={self.room!r})"
+        )
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def is_connected(self) -> bool:
+        return self._signalling.connected
+
+    @property
+    def session_info(self) -> SessionInfo | None:
+        return self._signalling.session
+
+    @property
+    def transport(self) -> str | None:
+        """The voice transport in use: "livekit", "websocket", or None while voice is off (SEL-6)."""
+        return self._voice.transport if self._voice is not None else None
+
+    @property
+    def room(self) -> str | None:
+        return self._voice.room if self._voice is not None else None
+
+    @property
+    def is_voice_active(self) -> bool:
+        return self._voice is not None
+
+    @property
+    def is_muted(self) -> bool:
+        return self._muted
+
+    @property
+    def history(self) -> list[HistoryEntry]:
+        """Every app event so far: (monotonic t, event, payload)."""
+        return list(self._emitter.history)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def on(self, event: str, callback: Callback) -> None:
+        """Call ``callback(payload)`` (or ``callback()``), sync or async, on each ``event``."""
+        self._emitter.on(event, callback)
+
+    def off(self, event: str, callback: Callback) -> None:
+        self._emitter.off(event, callback)
+
+    async def wait_for(
+        self, event: str, *, timeout: float = 5.0, predicate: Any = None, include_past: bool = False
+    ) -> Any:
+        """The typed payload of the next ``event``; EventTimeout names what came instead."""
+        return await self._emitter.wait_for(event, timeout=timeout, predicate=predicate, include_past=include_past)
+
+    def _dispatch(self, event: str, payload: Any) -> None:
+        if event == "bot_voice" and isinstance(payload, BotVoice) and payload.audio:
+            rate = payload.sample_rate or self.config.audio_sample_rate
+            self.bot_audio.append(audio.from_bytes(payload.audio), rate)
+        self._emitter.emit(event, payload)
+        voice = self._voice
+        if voice is not None and event in ("voice_timeout", "disconnected", "session_timeout"):
+            reason = payload.reason if isinstance(payload, Disconnected) else event
+            self._end_voice_soon(voice, reason)
+
+    def _end_voice_soon(self, voice: VoiceSession, reason: str) -> None:
+        """The server released voice (or the socket went): tear down our side, no leave needed."""
+        if self._voice is voice:
+            self._voice = None
+
+        task = asyncio.ensure_future(voice.end(reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- session ------------------------------------------------------------------------------
+
+    async def connect(self) -> SessionInfo:
+        """Open the session: AUTH_FAILED on auth_error (ERR-6), CONNECTION_* on network trouble."""
+        if self._signalling.connected:
+            assert self._signalling.session is not None
+            return self._signalling.session
+        return await self._signalling.connect()
+
+    async def disconnect(self) -> None:
+        """Stop voice, close the socket (no reconnect), wait for background work; safe to call twice."""
+        was_connected = self._signalling.connected
+        voice, self._voice = self._voice, None
+        if voice is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(voice.end("client disconnect") if not was_connected else voice.stop(), 10.0)
+        await self._signalling.close()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, 10.0)
+        await self.audio_input.close()
+        if was_connected:
+            self._emitter.emit("disconnected", Disconnected("client disconnect"))
+        await self._emitter.aclose()
+
+    async def __aenter__(self) -> EstuaryClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.disconnect()
+
+    def _require_connection(self, what: str) -> None:
+        if not self._signalling.connected:
+            raise EstuaryError(ErrorCode.NOT_CONNECTED, f"{what} needs a connected session: call connect() first")
+
+    # -- voice --------------------------------------------------------------------------------
+
+    async def start_voice(self) -> str:
+        """Start voice on the selected transport; returns it ("livekit" | "websocket").
+
+        Errors (protocol.md ERR): NOT_CONNECTED, VOICE_ALREADY_ACTIVE, VOICE_NOT_SUPPORTED,
+        LIVEKIT_UNAVAILABLE, CONNECTION_TIMEOUT, CONNECTION_FAILED, MICROPHONE_DENIED. After
+        any of them nothing is left running and start_voice() may be called again (ERR-7).
+        """
+        self._require_connection("start_voice()")
+        if self._voice is not None or self._voice_lock.locked():
+            raise EstuaryError(
+                ErrorCode.VOICE_ALREADY_ACTIVE, f"voice is already active ({self.transport or 'starting'})"
+            )
+        async with self._voice_lock:
+            transport = select_transport(self.config.voice_transport)
+            ctx = VoiceContext(
+                config=self.config,
+                signalling=self._signalling,
+                emitter=self._emitter,
+                audio_input=self.audio_input,
+                bot_audio=self.bot_audio,
+                is_muted=lambda: self._muted,
+                on_ended=lambda voice: self._end_voice_soon(voice, "room ended"),
+            )
+            voice: VoiceSession
+            if transport == "livekit":
+                voice = LiveKitVoice(load_livekit(), ctx)
+                self.bot_audio.clear(sample_rate=48000)
+            else:
+                voice = WebSocketVoice(ctx)
+                self.bot_audio.clear(sample_rate=self.config.audio_sample_rate)
+            await voice.start()
+            self._voice = voice
+            log.info("voice started over %s (room %s)", transport, voice.room)
+            return transport
+
+    async def stop_voice(self) -> None:
+        """LIFE-2: leave (livekit_leave / stop_voice), close the room and the input; VOICE_NOT_ACTIVE if off."""
+        self._require_connection("stop_voice()")
+        voice = self._voice
+        if voice is None:
+            raise EstuaryError(ErrorCode.VOICE_NOT_ACTIVE, "stop_voice(): voice is not active")
+        self._voice = None
+        await voice.stop()
+
+    def toggle_mute(self) -> bool:
+        """Flip mute; returns the new ``is_muted``. While muted no microphone audio is sent (LIFE-1)."""
+        self._muted = not self._muted
+        if self._voice is not None:
+            self._voice.set_muted(self._muted)
+        return self._muted
+
+    # -- text ---------------------------------------------------------------------------------
+
+    async def send_text(self, text: str, text_only: bool = False) -> None:
+        """Send ``text {text, textOnly}``; replies arrive as bot_response (and bot_voice)."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"text: expected a non-empty string, got {text!r}")
+        if not isinstance(text_only, bool):
+            raise ValueError(f"text_only: expected True or False, got {text_only!r}")
+        self._require_connection("send_text()")
+        await self._signalling.emit("text", {"text": text, "textOnly": text_only})
+
+    async def interrupt(self, message_id: str | None = None) -> None:
+        """Send ``client_interrupt`` (TEXT-3)."""
+        self._require_connection("interrupt()")
+        await self._signalling.emit("client_interrupt", {"message_id": message_id} if message_id else None)

@@ -1,0 +1,277 @@
+"""LiveKit voice: the handshake of protocol.md section 4, the microphone track, the bot's audio.
+
+start(): livekit_token (null) → token reply (≤ token_timeout, else CONNECTION_TIMEOUT) →
+Room.connect (≤ connect_timeout, failures CONNECTION_FAILED with the server's reason) → publish
+"microphone" → livekit_join {room} → livekit_ready (≤ ready_timeout, else CONNECTION_TIMEOUT;
+livekit_error or a room mismatch → CONNECTION_FAILED) → app event livekit_connected(room).
+Any failure tears everything down before the error propagates (ERR-7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import numpy as np
+
+from pytest_estuary import audio
+from pytest_estuary.client.errors import ErrorCode, EstuaryError
+from pytest_estuary.client.events import LiveKitConnected, LiveKitDisconnected, LiveKitReady, LiveKitToken
+from pytest_estuary.client.voice import VoiceContext, await_reply, cancel, protocol_error_about, pump
+
+__all__ = ["MIC_TRACK_NAME", "SAMPLE_RATE", "LiveKitVoice"]
+
+log = logging.getLogger("pytest_estuary.client")
+SAMPLE_RATE = 48000
+FRAME_MS = 10  # what WebRTC's audio device uses: the least added latency
+SOURCE_QUEUE_MS = 100  # a short queue: the pump paces in real time, a long one only adds latency
+MIC_TRACK_NAME = "microphone"
+LEAVE_TIMEOUT = 5.0
+_ORPHANS: set[asyncio.Task[None]] = set()  # room connects that outlived their bound (see _connect)
+
+
+def _closed_socket(payload: Any) -> str:
+    return f"the Socket.IO connection closed ({getattr(payload, 'reason', payload)})"
+
+
+class LiveKitVoice:
+    """One LiveKit voice session (one room); ``rtc`` is the loaded ``livekit.rtc`` module."""
+
+    transport = "livekit"
+
+    def __init__(self, rtc: Any, ctx: VoiceContext) -> None:
+        self.rtc = rtc
+        self.ctx = ctx
+        self.room: str | None = None
+        self.connected = False  # livekit_connected was emitted
+        self._announced = False  # livekit_disconnected was emitted
+        self._requested = False  # livekit_token was sent: the server may hold state for us
+        self._room: Any = None
+        self._source: Any = None
+        self._track: Any = None
+        self._pump: asyncio.Task[None] | None = None
+        self._readers: set[asyncio.Task[None]] = set()
+        self._torn_down = False
+
+    # -- start --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            await self.ctx.audio_input.open(SAMPLE_RATE)
+            token = await self._request_token()
+            await self._connect(token)
+            await self._publish()
+            await self._join(token.room)
+        except BaseException:
+            await self._teardown(send_leave=self._requested)
+            raise
+        self.connected = True
+        self.ctx.emitter.emit("livekit_connected", LiveKitConnected(token.room))
+
+    async def _request_token(self) -> LiveKitToken:
+        cfg, emitter = self.ctx.config, self.ctx.emitter
+        waiter = emitter.waiter(
+            {"livekit_token", "livekit_error", "protocol_error", "disconnected"}, protocol_error_about("livekit_token")
+        )
+        try:
+            self._requested = True
+            await self.ctx.signalling.emit("livekit_token")
+        except BaseException:
+            waiter.cancel()
+            raise
+        token: LiveKitToken = await await_reply(
+            waiter,
+            awaited="the livekit_token reply",
+            timeout=cfg.token_timeout,
+            timeout_code=ErrorCode.CONNECTION_TIMEOUT,
+            failure_events={
+                "livekit_error": lambda p: f"the server refused LiveKit voice (livekit_error): {p.error}",
+                "protocol_error": lambda p: f"unusable livekit_token reply: {p.message}",
+                "disconnected": _closed_socket,
+            },
+        )
+        if not token.url.startswith(("ws://", "wss://")):
+            raise EstuaryError(
+                ErrorCode.CONNECTION_FAILED,
+                f"livekit_token: field 'url': expected a ws:// or wss:// URL, got {token.url!r}",
+            )
+        return token
+
+    async def _connect(self, token: LiveKitToken) -> None:
+        rtc, cfg = self.rtc, self.ctx.config
+        room = rtc.Room()
+        room.on("disconnected", self._on_room_disconnected)
+        room.on("track_subscribed", self._on_track_subscribed)
+        self._room = room
+        options = rtc.RoomOptions(auto_subscribe=True, connect_timeout=cfg.connect_timeout)
+        # Shielded: cancelling Room.connect would leave the native side connected with no handle.
+        attempt = asyncio.ensure_future(room.connect(token.url, token.token, options))
+        done, _ = await asyncio.wait({attempt}, timeout=cfg.connect_timeout)
+        if not done:
+            self._room = None
+            _reap_later(attempt, room)
+            raise EstuaryError(
+                ErrorCode.CONNECTION_FAILED,
+                f"the LiveKit server at {token.url} did not let us into room {token.room!r} within "
+                f"{cfg.connect_timeout:.1f} s (connect_timeout)",
+            )
+        error = attempt.exception()
+        if error is not None:
+            reason = getattr(error, "message", None) or str(error) or type(error).__name__
+            raise EstuaryError(
+                ErrorCode.CONNECTION_FAILED,
+                f"could not connect to LiveKit room {token.room!r} at {token.url}: {reason}",
+            ) from error
+        if room.name != token.room:  # ERR-9: the token admitted us elsewhere
+            raise EstuaryError(
+                ErrorCode.CONNECTION_FAILED,
+                f"room mismatch: livekit_token announced room {token.room!r} but the token joined room {room.name!r}",
+            )
+
+    async def _publish(self) -> None:
+        rtc = self.rtc
+        self._source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=SOURCE_QUEUE_MS)
+        self._track = rtc.LocalAudioTrack.create_audio_track(MIC_TRACK_NAME, self._source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        try:
+            await asyncio.wait_for(
+                self._room.local_participant.publish_track(self._track, options), self.ctx.config.connect_timeout
+            )
+        except TimeoutError as exc:
+            raise EstuaryError(
+                ErrorCode.CONNECTION_FAILED,
+                f"publishing the microphone track did not finish within {self.ctx.config.connect_timeout:.1f} s",
+            ) from exc
+        except Exception as exc:
+            raise EstuaryError(ErrorCode.CONNECTION_FAILED, f"could not publish the microphone track: {exc}") from exc
+        if self.ctx.is_muted():
+            self._track.mute()
+        self._pump = asyncio.ensure_future(
+            pump(self.ctx.audio_input, SAMPLE_RATE, FRAME_MS, self._send_frame, self.ctx.is_muted)
+        )
+
+    async def _send_frame(self, frame: audio.PCM16) -> None:
+        source = self._source
+        if source is not None:
+            await source.capture_frame(self.rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, len(frame)))
+
+    async def _join(self, room: str) -> None:
+        cfg, emitter = self.ctx.config, self.ctx.emitter
+        waiter = emitter.waiter(
+            {"livekit_ready", "livekit_error", "protocol_error", "disconnected"}, protocol_error_about("livekit_ready")
+        )
+        try:
+            await self.ctx.signalling.emit("livekit_join", {"room": room})
+        except BaseException:
+            waiter.cancel()
+            raise
+        ready: LiveKitReady = await await_reply(
+            waiter,
+            awaited=f"livekit_ready for room {room!r}",
+            timeout=cfg.ready_timeout,
+            timeout_code=ErrorCode.CONNECTION_TIMEOUT,
+            failure_events={
+                "livekit_error": lambda p: f"the server could not set up room {room!r} (livekit_error): {p.error}",
+                "protocol_error": lambda p: f"unusable livekit_ready: {p.message}",
+                "disconnected": _closed_socket,
+            },
+        )
+        if ready.room != room:
+            raise EstuaryError(
+                ErrorCode.CONNECTION_FAILED,
+                f"room mismatch: joined room {room!r} but livekit_ready confirmed room {ready.room!r}",
+            )
+        if self._room is None or not self._room.isconnected():
+            raise EstuaryError(ErrorCode.CONNECTION_FAILED, f"the LiveKit room {room!r} ended during the handshake")
+        self.room = room
+
+    # -- running ------------------------------------------------------------------------------
+
+    def set_muted(self, muted: bool) -> None:
+        track = self._track
+        if track is not None:
+            track.mute() if muted else track.unmute()
+
+    def _on_track_subscribed(self, track: Any, _publication: Any, participant: Any) -> None:
+        if track.kind != self.rtc.TrackKind.KIND_AUDIO:
+            return
+        task = asyncio.ensure_future(self._record(track, participant.identity))
+        self._readers.add(task)
+        task.add_done_callback(self._readers.discard)
+
+    async def _record(self, track: Any, identity: str) -> None:
+        stream = self.rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1)
+        log.debug("recording audio of %s", identity)
+        try:
+            async for event in stream:
+                pcm = np.frombuffer(event.frame.data, dtype=np.int16).copy()
+                self.ctx.bot_audio.append(pcm, SAMPLE_RATE)
+        finally:
+            await stream.aclose()
+
+    def _on_room_disconnected(self, reason: Any = None) -> None:
+        if not self.connected or self._announced:
+            return
+        self._announced = True  # LIFE-3: exactly once per connected room
+        try:
+            name = self.rtc.DisconnectReason.Name(reason)
+        except Exception:
+            name = str(reason)
+        self.ctx.emitter.emit("livekit_disconnected", LiveKitDisconnected(self.room or "", name))
+        if not self._torn_down:
+            self.ctx.on_ended(self)  # the room ended on its own: the client tears the rest down
+
+    # -- stop ---------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """LIFE-2: livekit_leave, leave the room, close the input."""
+        await self._teardown(send_leave=True)
+
+    async def end(self, reason: str) -> None:
+        """The server already released voice (voice_timeout, socket gone): leave without livekit_leave."""
+        log.info("LiveKit voice ended: %s", reason)
+        await self._teardown(send_leave=False)
+
+    async def _teardown(self, *, send_leave: bool) -> None:
+        if self._torn_down:
+            return
+        self._torn_down = True
+        await cancel(self._pump)
+        if send_leave and self.ctx.signalling.connected:
+            with contextlib.suppress(Exception):
+                await self.ctx.signalling.emit("livekit_leave")
+        room = self._room
+        if room is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(room.disconnect(), LEAVE_TIMEOUT)
+            self._on_room_disconnected("CLIENT_INITIATED")  # no-op if the room already announced it
+            room.off("disconnected", self._on_room_disconnected)
+            room.off("track_subscribed", self._on_track_subscribed)
+        for task in list(self._readers):
+            await cancel(task)
+        if self._source is not None:
+            with contextlib.suppress(Exception):
+                await self._source.aclose()
+        self._room = self._source = self._track = None
+        await self.ctx.audio_input.close()
+
+
+def _reap_later(attempt: asyncio.Future[None], room: Any) -> None:
+    """Disconnect a room whose connect finished after we gave up on it."""
+
+    async def reap() -> None:
+        with contextlib.suppress(BaseException):
+            await attempt
+        with contextlib.suppress(Exception):
+            await room.disconnect()
+
+    task = asyncio.ensure_future(reap())
+    _ORPHANS.add(task)
+    task.add_done_callback(_ORPHANS.discard)
+
+
+def pending_reaps() -> int:
+    """Room connects still finishing in the background (0 once all have been cleaned up)."""
+    return len(_ORPHANS)
