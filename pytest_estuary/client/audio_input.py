@@ -12,6 +12,7 @@ import threading
 import wave
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 from pytest_estuary import audio
 from pytest_estuary.client.errors import ErrorCode, EstuaryError
 
-__all__ = ["AudioInput", "MicrophoneAudioInput", "SyntheticAudioInput", "WavAudioInput", "resample"]
+__all__ = ["AudioInput", "MicrophoneAudioInput", "Playback", "SyntheticAudioInput", "WavAudioInput", "resample"]
 
 
 def resample(pcm: audio.PCM16, from_rate: int, to_rate: int) -> audio.PCM16:
@@ -98,6 +99,33 @@ class _Segment:
     converted_to: int | None = field(default=None)
 
 
+class Playback:
+    """What ``SyntheticAudioInput.say`` returns: awaiting it waits (bounded) until the audio was read."""
+
+    def __init__(self, source: AudioInput, segment: _Segment, timeout: float) -> None:
+        self._source, self._segment, self.timeout = source, segment, timeout
+
+    @property
+    def done(self) -> bool:
+        return self._segment.done is not None and self._segment.done.done()
+
+    async def wait(self) -> None:
+        segment = self._segment
+        assert segment.done is not None
+        try:
+            await asyncio.wait_for(asyncio.shield(segment.done), self.timeout)
+        except TimeoutError:
+            state = "open" if self._source.is_open else "closed (is voice running?)"
+            raise TimeoutError(
+                f"say(): {len(segment.pcm) / (segment.converted_to or segment.rate):.2f} s of audio was not read "
+                f"within {self.timeout:.1f} s; the input is {state}, {segment.position} of {len(segment.pcm)} "
+                "samples read"
+            ) from None
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self.wait().__await__()
+
+
 class SyntheticAudioInput(AudioInput):
     """Silence unless told to play something: ``play(pcm)`` queues audio, ``await say(pcm)`` waits
     until it has been read out in full (default: ``audio.utterance(pitch=150)``)."""
@@ -118,8 +146,9 @@ class SyntheticAudioInput(AudioInput):
         self._check(pcm, sample_rate)
         self._queue.append(_Segment(np.asarray(pcm, dtype=np.int16), sample_rate))
 
-    async def say(self, pcm: audio.PCM16 | None = None, sample_rate: int = 48000, timeout: float | None = None) -> None:
-        """Queue ``pcm`` and wait until it has all been read (i.e. sent, in real time)."""
+    def say(self, pcm: audio.PCM16 | None = None, sample_rate: int = 48000, timeout: float | None = None) -> Playback:
+        """Queue ``pcm`` now (default ``audio.utterance(pitch=150)``); ``await`` the result to wait
+        until it has all been read, i.e. sent in real time. Not awaiting it is fine."""
         if pcm is None:
             pcm = audio.utterance(sample_rate=sample_rate, pitch=150)
         self._check(pcm, sample_rate)
@@ -127,14 +156,7 @@ class SyntheticAudioInput(AudioInput):
         segment = _Segment(np.asarray(pcm, dtype=np.int16), sample_rate, done)
         self._queue.append(segment)
         bound = timeout if timeout is not None else self.pending_seconds + 10.0
-        try:
-            await asyncio.wait_for(asyncio.shield(done), bound)
-        except TimeoutError:
-            state = "open" if self.is_open else "closed (no voice running?)"
-            raise TimeoutError(
-                f"say(): the {len(pcm) / sample_rate:.2f} s of audio was not read within {bound:.1f} s; "
-                f"the input is {state}, {segment.position} of {len(segment.pcm)} samples read"
-            ) from None
+        return Playback(self, segment, bound)
 
     @staticmethod
     def _check(pcm: Any, sample_rate: int) -> None:

@@ -147,6 +147,7 @@ class EstuaryClient:
         """The server released voice (or the socket went): tear down our side, no leave needed."""
         if self._voice is voice:
             self._voice = None
+        voice.halt()
 
         task = asyncio.ensure_future(voice.end(reason))
         self._tasks.add(task)

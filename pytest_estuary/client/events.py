@@ -24,7 +24,6 @@ __all__ = [
     "Connected",
     "Disconnected",
     "Interrupt",
-    "LiveKitConnected",
     "LiveKitDisconnected",
     "LiveKitError",
     "LiveKitReady",
@@ -213,13 +212,6 @@ class LiveKitReady:
 @dataclass(frozen=True)
 class LiveKitError:
     error: str
-
-
-@dataclass(frozen=True)
-class LiveKitConnected:
-    """App event ``livekit_connected(room)``: ``livekit_ready`` confirmed the room (LIFE-3)."""
-
-    room: str
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from pytest_estuary import audio
 from pytest_estuary.client.errors import ErrorCode, EstuaryError
-from pytest_estuary.client.events import LiveKitConnected, LiveKitDisconnected, LiveKitReady, LiveKitToken
+from pytest_estuary.client.events import LiveKitDisconnected, LiveKitReady, LiveKitToken
 from pytest_estuary.client.voice import VoiceContext, await_reply, cancel, protocol_error_about, pump
 
 __all__ = ["MIC_TRACK_NAME", "SAMPLE_RATE", "LiveKitVoice"]
@@ -68,7 +68,7 @@ class LiveKitVoice:
             await self._teardown(send_leave=self._requested)
             raise
         self.connected = True
-        self.ctx.emitter.emit("livekit_connected", LiveKitConnected(token.room))
+        self.ctx.emitter.emit("livekit_connected", token.room)  # the seed page's livekit_connected(room)
 
     async def _request_token(self) -> LiveKitToken:
         cfg, emitter = self.ctx.config, self.ctx.emitter
@@ -105,7 +105,7 @@ class LiveKitVoice:
         room.on("disconnected", self._on_room_disconnected)
         room.on("track_subscribed", self._on_track_subscribed)
         self._room = room
-        options = rtc.RoomOptions(auto_subscribe=True, connect_timeout=cfg.connect_timeout)
+        options = rtc.RoomOptions(auto_subscribe=True)
         # Shielded: cancelling Room.connect would leave the native side connected with no handle.
         attempt = asyncio.ensure_future(room.connect(token.url, token.token, options))
         done, _ = await asyncio.wait({attempt}, timeout=cfg.connect_timeout)
@@ -228,6 +228,11 @@ class LiveKitVoice:
     async def stop(self) -> None:
         """LIFE-2: livekit_leave, leave the room, close the input."""
         await self._teardown(send_leave=True)
+
+    def halt(self) -> None:
+        """Stop sending microphone audio at once (the server has already released voice)."""
+        if self._pump is not None:
+            self._pump.cancel()
 
     async def end(self, reason: str) -> None:
         """The server already released voice (voice_timeout, socket gone): leave without livekit_leave."""

@@ -73,6 +73,11 @@ class WebSocketVoice:
         """LIFE-2: stop streaming, stop_voice, wait for voice_stopped (bounded), close the input."""
         await self._teardown(send_stop=True)
 
+    def halt(self) -> None:
+        """Stop sending microphone audio at once (the server has already released voice)."""
+        if self._pump is not None:
+            self._pump.cancel()
+
     async def end(self, reason: str) -> None:
         log.info("WebSocket voice ended: %s", reason)
         await self._teardown(send_stop=False)
