@@ -1,0 +1,90 @@
+"""WebSocket voice against the real fake server (WS, SEL-3, LIFE-1/2/4 on this transport)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+
+from fake_server import FakeEstuaryServer
+from pytest_estuary import audio
+from pytest_estuary.client import ErrorCode, EstuaryError
+
+from .conftest import MakeClient, in_log
+
+pytestmark = pytest.mark.asyncio
+
+
+def final(response: object) -> bool:
+    return bool(getattr(response, "is_final", False))
+
+
+@pytest.mark.parametrize("rate", [24000, 16000])
+async def test_ws_voice_round_trip_and_sel_3(fake: FakeEstuaryServer, make_client: MakeClient, rate: int) -> None:
+    """SEL-3: no livekit_token; WS-2 chunks are base64 PCM16 of 20-100 ms at audio_sample_rate."""
+    client = make_client(voice_transport="websocket", audio_sample_rate=rate)
+    info = await client.connect()
+    assert await client.start_voice() == "websocket" and client.transport == "websocket" and client.room is None
+    await client.audio_input.say(audio.utterance(pitch=150))
+    said = await client.wait_for("stt_response", predicate=final, timeout=10, include_past=True)
+    assert said.text == "utterance 1"
+    await client.wait_for("bot_response", predicate=final, timeout=10, include_past=True)
+    await client.bot_audio.wait_for_sound(0.3, timeout=10)
+    assert client.bot_audio.sample_rate == rate and client.bot_audio.heard_voice(220.0)
+    await client.stop_voice()
+    assert not [e for e in fake.events.all() if e.name.startswith("livekit")]
+    assert in_log(fake, "start_voice", "in", info.session_id) == [None]
+    assert in_log(fake, "stop_voice", "in", info.session_id) == [None]
+    chunks = in_log(fake, "stream_audio", "in", info.session_id)
+    sizes = {len(base64.b64decode(c["audio"])) // 2 for c in chunks}
+    assert sizes and all(0.02 * rate <= n <= 0.1 * rate for n in sizes), sizes
+    assert client.history[-1].event == "voice_stopped" and not client.audio_input.is_open
+
+
+async def test_ws_life_1_mute_stops_stream_audio(fake: FakeEstuaryServer, make_client: MakeClient) -> None:
+    client = make_client(voice_transport="websocket")
+    info = await client.connect()
+    await client.start_voice()
+    client.toggle_mute()
+    await asyncio.sleep(0.2)  # let a chunk in flight arrive
+    before = len(in_log(fake, "stream_audio", "in", info.session_id))
+    await client.audio_input.say(audio.utterance(pitch=150))
+    assert len(in_log(fake, "stream_audio", "in", info.session_id)) == before, "audio was sent while muted"
+    assert not [e for e in client.history if e.event == "stt_response"]
+    client.toggle_mute()
+    await client.audio_input.say(audio.utterance(pitch=150))
+    await client.wait_for("stt_response", predicate=final, timeout=10, include_past=True)
+    await client.stop_voice()
+
+
+async def test_ws_voice_error_is_connection_failed_and_nothing_leaks(fake: FakeEstuaryServer,
+                                                                    make_client: MakeClient) -> None:
+    client = make_client(voice_transport="websocket", voice_start_timeout=0.5)
+    await client.connect()
+    fake.misbehave(client.config.player_id, delay={"start_voice": 1.0})
+    with pytest.raises(EstuaryError) as failure:
+        await client.start_voice()
+    assert failure.value.code is ErrorCode.CONNECTION_TIMEOUT and "voice_started" in str(failure.value)
+    assert client.transport is None and not client.audio_input.is_open and not client._emitter._waiters
+    fake.misbehave(client.config.player_id, delay={})
+    await asyncio.sleep(0.8)
+    await client.start_voice()
+    await client.stop_voice()
+
+
+async def test_ws_voice_timeout_releases_voice_text_keeps_working(fake: FakeEstuaryServer,
+                                                                 make_client: MakeClient) -> None:
+    """LIFE-5 on WebSocket: voice_timeout ends voice (no more stream_audio), text still works."""
+    client = make_client(voice_transport="websocket")
+    info = await client.connect()
+    await client.start_voice()
+    await asyncio.to_thread(fake.trigger_voice_timeout, client.config.player_id)
+    await client.wait_for("voice_timeout", timeout=5, include_past=True)
+    await asyncio.sleep(0.2)
+    assert client.transport is None and not client.audio_input.is_open
+    count = len(in_log(fake, "stream_audio", "in", info.session_id))
+    await asyncio.sleep(0.2)
+    assert len(in_log(fake, "stream_audio", "in", info.session_id)) == count
+    await client.send_text("hello")
+    await client.wait_for("bot_response", predicate=final, timeout=5)
