@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import subprocess
 import sys
@@ -11,9 +12,12 @@ from typing import Any
 
 import pytest
 
-from pytest_estuary.livekit_server import LiveKitCredentials
+from pytest_estuary.livekit_server import LiveKitCredentials, cache_dir
 
 pytest_plugins = ["pytester"]
+
+# pytester gives inner runs a fresh HOME; they must still find the livekit-server build.
+os.environ.setdefault("PYTEST_ESTUARY_CACHE", str(cache_dir()))
 
 STARTUP_TIMEOUT = 20.0
 
