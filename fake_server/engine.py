@@ -102,21 +102,18 @@ class Engine:
 
     # -- session life -------------------------------------------------------------------------
 
-    async def open_session(self, session: Session, character_id: str, player_id: str, sample_rate: int) -> None:
+    def open_session(self, session: Session, character_id: str, player_id: str, sample_rate: int) -> dict[str, Any]:
+        """Mark ``session`` authenticated; returns the session_info payload to send."""
         session.session_id = f"sess-{uuid.uuid4().hex[:16]}"
         session.conversation_id = f"conv-{uuid.uuid4().hex[:16]}"
         session.character_id, session.player_id, session.audio_sample_rate = character_id, player_id, sample_rate
         session.touch()
-        await self.emit(
-            session,
-            "session_info",
-            {
-                "session_id": session.session_id,
-                "conversation_id": session.conversation_id,
-                "character_id": character_id,
-                "player_id": player_id,
-            },
-        )
+        return {
+            "session_id": session.session_id,
+            "conversation_id": session.conversation_id,
+            "character_id": character_id,
+            "player_id": player_id,
+        }
 
     async def end_session(self, session: Session) -> None:
         self.sessions.pop(session.sid, None)
@@ -148,6 +145,8 @@ class Engine:
     async def release_voice(self, session: Session) -> None:
         """Close STT, remove the bot and delete the room; safe to call twice."""
         bot, room = session.bot, session.room
+        if session.voice is not None:
+            session.voice_released_at = time.monotonic()
         session.bot, session.room, session.detector, session.voice = None, None, None, None
         if bot is not None:
             await bot.leave()

@@ -54,13 +54,14 @@ class SdkNamespace:
         session = Session(sid)
         self.engine.sessions[sid] = session
         self.engine.events.record(sid, None, "in", "connect", auth)
-        if auth:  # CONN-2; answered once the CONNECT is acknowledged, or the client would drop it
-            session.spawn(self._authenticate_soon(session, auth))
+        if auth:  # CONN-2: decided now, so events right after CONNECT find the session open ...
+            reply = self.authenticate(session, auth)
+            session.spawn(self._send_after_ack(session, *reply))  # ... but sent once CONNECT is acked
         return True
 
-    async def _authenticate_soon(self, session: Session, auth: Any) -> None:
-        await asyncio.sleep(0.01)
-        await self.authenticate(session, auth)
+    async def _send_after_ack(self, session: Session, name: str, payload: dict[str, Any]) -> None:
+        await asyncio.sleep(0.005)  # the client drops events that arrive before its CONNECT ack
+        await self.engine.emit(session, name, payload)
 
     async def on_disconnect(self, sid: str, *_reason: Any) -> None:
         session = self.engine.sessions.get(sid)
@@ -68,21 +69,18 @@ class SdkNamespace:
         if session is not None:
             await self.engine.end_session(session)
 
-    async def authenticate(self, session: Session, auth: Any) -> None:
+    def authenticate(self, session: Session, auth: Any) -> tuple[str, dict[str, Any]]:
+        """Check ``auth`` and open the session; returns the event to send (session_info or an error)."""
         engine = self.engine
         if session.authenticated:
-            await engine.error(session, "authenticate: this socket is already authenticated")
-            return
+            return "error", {"message": "authenticate: this socket is already authenticated"}
         try:
             creds = check_auth(auth, engine.settings.api_keys)
         except AuthError as exc:
-            await engine.emit(session, "auth_error", {"error": str(exc)})
-            return
-        probe = Session(session.sid, player_id=creds.player_id)
-        if engine.bad(probe).auth_always_fails:
-            await engine.emit(session, "auth_error", {"error": "authentication refused (misbehaviour auth_always_fails)"})
-            return
-        await engine.open_session(session, creds.character_id, creds.player_id, creds.audio_sample_rate)
+            return "auth_error", {"error": str(exc)}
+        if engine.bad(Session(session.sid, player_id=creds.player_id)).auth_always_fails:
+            return "auth_error", {"error": "authentication refused (misbehaviour auth_always_fails)"}
+        return "session_info", engine.open_session(session, creds.character_id, creds.player_id, creds.audio_sample_rate)
 
     # -- events -------------------------------------------------------------------------------
 
@@ -125,7 +123,7 @@ class SdkNamespace:
         await handler(session, payload)
 
     async def on_authenticate(self, session: Session, payload: Any) -> None:
-        await self.authenticate(session, payload)
+        await self.engine.emit(session, *self.authenticate(session, payload))
 
     async def on_text(self, session: Session, payload: Any) -> None:
         text = payload.get("text") if isinstance(payload, dict) else None

@@ -46,6 +46,7 @@ class Session:
     messages: int = 0
     last_activity: float = field(default_factory=time.monotonic)
     voice_activity: float = field(default_factory=time.monotonic)
+    voice_released_at: float = float("-inf")
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from fake_server.stt import UtteranceDetector
 
 __all__ = ["WebSocketVoice"]
 
+IN_FLIGHT_GRACE = 2.0  # seconds after a server-side release in which late audio is dropped quietly
 MAX_AUDIO_BYTES = 1_000_000  # about 20 s at 24 kHz: far more than one chunk should carry
 TURN_MODES = ("push_to_talk", "server_vad", "continuous")
 
@@ -54,6 +56,8 @@ class WebSocketVoice:
             await engine.error(session, f"stream_audio: field 'audio' has {len(data)} bytes; PCM16 needs an even count")
             return
         if session.detector is None:
+            if time.monotonic() - session.voice_released_at < IN_FLIGHT_GRACE:
+                return  # sent before the client heard that voice was released: not its fault
             engine.violation(session, "WS-2", "start_voice before stream_audio", "stream_audio with no voice started")
             await engine.error(session, "stream_audio: voice is not started (send start_voice first)")
             return
