@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from typing import Any
 
+import aiohttp
 import numpy as np
 
 from pytest_estuary import audio
@@ -29,6 +31,8 @@ FRAME_MS = 10  # what WebRTC's audio device uses: the least added latency
 SOURCE_QUEUE_MS = 100  # a short queue: the pump paces in real time, a long one only adds latency
 MIC_TRACK_NAME = "microphone"
 LEAVE_TIMEOUT = 5.0
+DIAGNOSE_TIMEOUT = 2.0
+_JWT = re.compile(r"eyJ[\w-]*(?:\.[\w-]*){0,2}")
 _ORPHANS: set[asyncio.Task[None]] = set()  # room connects that outlived their bound (see _connect)
 
 
@@ -112,17 +116,20 @@ class LiveKitVoice:
         if not done:
             self._room = None
             _reap_later(attempt, room)
+            why = await diagnose(token.url, token.token)
             raise EstuaryError(
                 ErrorCode.CONNECTION_FAILED,
                 f"the LiveKit server at {token.url} did not let us into room {token.room!r} within "
-                f"{cfg.connect_timeout:.1f} s (connect_timeout)",
+                f"{cfg.connect_timeout:.1f} s (connect_timeout)" + (f"; the server says: {why}" if why else ""),
             )
         error = attempt.exception()
         if error is not None:
-            reason = getattr(error, "message", None) or str(error) or type(error).__name__
+            reason = _scrub(getattr(error, "message", None) or str(error) or type(error).__name__, token.token)
+            why = await diagnose(token.url, token.token)
             raise EstuaryError(
                 ErrorCode.CONNECTION_FAILED,
-                f"could not connect to LiveKit room {token.room!r} at {token.url}: {reason}",
+                f"could not connect to LiveKit room {token.room!r} at {token.url}: {reason}"
+                + (f"; the server says: {why}" if why and why not in reason else ""),
             ) from error
         if room.name != token.room:  # ERR-9: the token admitted us elsewhere
             raise EstuaryError(
@@ -261,6 +268,33 @@ class LiveKitVoice:
                 await self._source.aclose()
         self._room = self._source = self._track = None
         await self.ctx.audio_input.close()
+
+
+def _scrub(text: str, token: str) -> str:
+    """Never let the JWT into a message (ERR-5 wants the reason, the secrets rule forbids the token)."""
+    if token and not token.startswith("eyJ"):
+        text = text.replace(token, f"{token[:4]}…")
+    return _JWT.sub(lambda m: f"{m.group(0)[:4]}…", text)  # also any JWT (or a cut-off one) the server echoes
+
+
+async def diagnose(url: str, token: str, timeout: float = DIAGNOSE_TIMEOUT) -> str | None:
+    """Ask the LiveKit server why it refuses ``token`` (its /rtc/validate endpoint, as the JS SDK does).
+
+    The native SDK retries a refused signal connection before it reports, so its own error can
+    come after our bound; this gives the server's reason ("401 Unauthorized - invalid token…") at once.
+    """
+    base = "http" + url[2:] if url.startswith("ws") else url
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+            http.get(base.rstrip("/") + "/rtc/validate", params={"access_token": token}) as reply,
+        ):
+            if reply.status == 200:
+                return None
+            body = _scrub(" ".join((await reply.text()).split()), token)[:200]
+            return f"{reply.status} {reply.reason} - {body}"
+    except Exception as exc:
+        return _scrub(f"{type(exc).__name__}: {exc}", token) if str(exc) else type(exc).__name__
 
 
 def _reap_later(attempt: asyncio.Future[None], room: Any) -> None:

@@ -27,11 +27,17 @@ def fake_engine(livekit_server: LiveKitCredentials) -> Iterator[FakeEstuaryServe
 
 
 @pytest.fixture
-def fake(fake_engine: FakeEstuaryServer) -> Iterator[FakeEstuaryServer]:
+def tolerated() -> list[str]:
+    """``actual`` texts of fake-server violations a test expects (a race it documents)."""
+    return []
+
+
+@pytest.fixture
+def fake(fake_engine: FakeEstuaryServer, tolerated: list[str]) -> Iterator[FakeEstuaryServer]:
     """The fake server, reset for this test; client protocol violations it saw fail the test."""
     fake_engine.reset()
     yield fake_engine
-    violations = list(fake_engine.events.violations)
+    violations = [v for v in fake_engine.events.violations if v.actual not in tolerated]
     assert not violations, f"the fake server saw client protocol violations: {violations}"
 
 

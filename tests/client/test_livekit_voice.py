@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import Iterator
 
@@ -153,6 +154,7 @@ async def test_err_3_5_7_connection_failed_with_reason_then_retry(
         await client.start_voice()
     assert failure.value.code is ErrorCode.CONNECTION_FAILED, failure.value
     assert needle in str(failure.value)
+    assert not re.search(r"eyJ[\w-]{2,}", str(failure.value)), "a JWT leaked into the error message"
     if "livekit_refused" not in settings and "token_reply_missing" not in settings:
         assert failure.value.__cause__ is not None  # ERR-5: the LiveKit exception is kept
     assert_nothing_leaked(client)

@@ -176,7 +176,9 @@ def test_sel_1_to_3_with_library_present() -> None:
     assert select_transport("websocket") == "websocket"
 
 
-def test_sel_2_rule_logic_with_library_absent(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_sel_2_rule_logic_with_library_absent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     # pure rule logic; the real missing-library cases run in subprocesses (test_library_loading.py)
     monkeypatch.setattr(selection_module, "livekit_installed", lambda: False)
     with caplog.at_level(logging.WARNING, "pytest_estuary.client"):

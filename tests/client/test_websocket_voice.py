@@ -73,9 +73,13 @@ async def test_ws_voice_error_is_connection_failed_and_nothing_leaks(fake: FakeE
     await client.stop_voice()
 
 
-async def test_ws_voice_timeout_releases_voice_text_keeps_working(fake: FakeEstuaryServer,
-                                                                 make_client: MakeClient) -> None:
+async def test_ws_voice_timeout_releases_voice_text_keeps_working(
+    fake: FakeEstuaryServer, make_client: MakeClient, tolerated: list[str]
+) -> None:
     """LIFE-5 on WebSocket: voice_timeout ends voice (no more stream_audio), text still works."""
+    # A chunk already on the wire when the server sends voice_timeout arrives after it: no client can
+    # avoid that one. The check below (nothing sent after voice_timeout arrived) is the real rule.
+    tolerated.append("stream_audio with no voice started")
     client = make_client(voice_transport="websocket")
     info = await client.connect()
     await client.start_voice()
