@@ -31,13 +31,32 @@ FRAME_MS = 10  # what WebRTC's audio device uses: the least added latency
 SOURCE_QUEUE_MS = 100  # a short queue: the pump paces in real time, a long one only adds latency
 MIC_TRACK_NAME = "microphone"
 LEAVE_TIMEOUT = 5.0
-DIAGNOSE_TIMEOUT = 2.0
+DIAGNOSE_TIMEOUT = 1.0  # on top of connect_timeout, only when the connect failed
 _JWT = re.compile(r"eyJ[\w-]*(?:\.[\w-]*){0,2}")
 _ORPHANS: set[asyncio.Task[None]] = set()  # room connects that outlived their bound (see _connect)
 
 
 def _closed_socket(payload: Any) -> str:
     return f"the Socket.IO connection closed ({getattr(payload, 'reason', payload)})"
+
+
+class _RedactJwt(logging.Filter):
+    """livekit.rtc's native layer logs refused tokens in full; keep JWTs out of every log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "eyJ" in message:
+            record.msg, record.args = _scrub(message, ""), None
+        return True
+
+
+_REDACTOR = _RedactJwt()
+
+
+def install_log_redaction() -> None:
+    logger = logging.getLogger("livekit")
+    if _REDACTOR not in logger.filters:
+        logger.addFilter(_REDACTOR)
 
 
 class LiveKitVoice:
@@ -48,6 +67,7 @@ class LiveKitVoice:
     def __init__(self, rtc: Any, ctx: VoiceContext) -> None:
         self.rtc = rtc
         self.ctx = ctx
+        install_log_redaction()
         self.room: str | None = None
         self.connected = False  # livekit_connected was emitted
         self._announced = False  # livekit_disconnected was emitted

@@ -145,7 +145,8 @@ async def test_err_2_late_token_reply_is_a_timeout_then_retry_works(fake: FakeEs
     ids=["wrong-secret", "expired", "unreachable", "livekit_error", "reply-missing-url"],
 )
 async def test_err_3_5_7_connection_failed_with_reason_then_retry(
-    fake: FakeEstuaryServer, make_client: MakeClient, settings: dict[str, object], needle: str
+    fake: FakeEstuaryServer, make_client: MakeClient, settings: dict[str, object], needle: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = make_client(voice_transport="livekit", connect_timeout=5.0)
     await client.connect()
@@ -155,6 +156,7 @@ async def test_err_3_5_7_connection_failed_with_reason_then_retry(
     assert failure.value.code is ErrorCode.CONNECTION_FAILED, failure.value
     assert needle in str(failure.value)
     assert not re.search(r"eyJ[\w-]{2,}", str(failure.value)), "a JWT leaked into the error message"
+    assert not re.search(r"eyJ[\w-]{2,}", caplog.text), "a JWT leaked into the logs"
     if "livekit_refused" not in settings and "token_reply_missing" not in settings:
         assert failure.value.__cause__ is not None  # ERR-5: the LiveKit exception is kept
     assert_nothing_leaked(client)
@@ -190,7 +192,7 @@ async def test_err_3_room_that_never_answers_is_bounded(black_hole: int, livekit
         took = loop.time() - started
         await client.disconnect()
     assert failure.value.code is ErrorCode.CONNECTION_FAILED and "within 1.0 s" in str(failure.value)
-    assert took < 2.0, f"the connect bound was not kept: {took:.2f} s"
+    assert took < 1.0 + 1.5, f"the connect bound (+1 s diagnosis) was not kept: {took:.2f} s"
 
 
 async def test_err_8_no_livekit_ready_is_a_timeout(fake: FakeEstuaryServer, make_client: MakeClient) -> None:
