@@ -106,6 +106,12 @@ class EstuaryClient:
         return self._voice.room if self._voice is not None else None
 
     @property
+    def voice_timings(self) -> dict[str, float]:
+        """Seconds from start_voice() to each LiveKit handshake step of the current voice
+        (token_reply, room_connected, published, ready); empty on WebSocket or with no voice."""
+        return dict(getattr(self._voice, "timings", {}))
+
+    @property
     def is_voice_active(self) -> bool:
         return self._voice is not None
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from typing import Any
 
 import aiohttp
@@ -78,16 +79,25 @@ class LiveKitVoice:
         self._pump: asyncio.Task[None] | None = None
         self._readers: set[asyncio.Task[None]] = set()
         self._torn_down = False
+        self.timings: dict[str, float] = {}  # seconds since start() for each handshake step
+
+    def _mark(self, step: str) -> None:
+        self.timings[step] = time.monotonic() - self._t0
 
     # -- start --------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._t0 = time.monotonic()
         try:
             await self.ctx.audio_input.open(SAMPLE_RATE)
             token = await self._request_token()
+            self._mark("token_reply")
             await self._connect(token)
+            self._mark("room_connected")
             await self._publish()
+            self._mark("published")
             await self._join(token.room)
+            self._mark("ready")
         except BaseException:
             await self._teardown(send_leave=self._requested)
             raise
