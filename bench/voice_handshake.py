@@ -128,6 +128,10 @@ async def main(runs: int, round_trips: int) -> dict[str, Any]:
             "floor_bare_connect_publish": summary(floors),
             "ratio_p50": round(pct(to_ready, 0.5) / floor_p50, 2),
             "ratio_target": 1.3,
+            # the client's own steps (token reply + connect + publish), i.e. without the server's bot join
+            "client_steps_ratio_p50": round(
+                pct([h["token_reply"] + h["connect"] + h["publish"] for h in handshakes], 0.5) / floor_p50, 2
+            ),
             "mouth_to_ear": trips,
             "notes": "to_ready includes the server's bot joining the room after livekit_join (protocol step 5); "
                      "mouth_to_ear includes the fake STT's 400 ms end-of-utterance silence",
