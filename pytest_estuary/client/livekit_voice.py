@@ -79,6 +79,7 @@ class LiveKitVoice:
         self._pump: asyncio.Task[None] | None = None
         self._readers: set[asyncio.Task[None]] = set()
         self._torn_down = False
+        self._give_up: asyncio.TimerHandle | None = None
         self.timings: dict[str, float] = {}  # seconds since start() for each handshake step
 
     def _mark(self, step: str) -> None:
@@ -138,6 +139,8 @@ class LiveKitVoice:
         room = rtc.Room()
         room.on("disconnected", self._on_room_disconnected)
         room.on("track_subscribed", self._on_track_subscribed)
+        room.on("reconnecting", self._on_reconnecting)
+        room.on("reconnected", self._on_reconnected)
         self._room = room
         options = rtc.RoomOptions(auto_subscribe=True)
         # Shielded: cancelling Room.connect would leave the native side connected with no handle.
@@ -248,6 +251,24 @@ class LiveKitVoice:
         finally:
             await stream.aclose()
 
+    def _on_reconnecting(self) -> None:
+        """The SFU connection broke; livekit retries for a long time, we give it connect_timeout."""
+        if self.connected and self._give_up is None:
+            self._give_up = asyncio.get_running_loop().call_later(
+                self.ctx.config.connect_timeout, self._reconnect_failed
+            )
+
+    def _on_reconnected(self) -> None:
+        if self._give_up is not None:
+            self._give_up.cancel()
+            self._give_up = None
+
+    def _reconnect_failed(self) -> None:
+        self._give_up = None
+        log.warning("the LiveKit room %s did not come back within %.1f s; leaving it", self.room,
+                    self.ctx.config.connect_timeout)
+        self._on_room_disconnected(f"SFU unreachable for {self.ctx.config.connect_timeout:.1f} s")
+
     def _on_room_disconnected(self, reason: Any = None) -> None:
         if not self.connected or self._announced:
             return
@@ -281,6 +302,7 @@ class LiveKitVoice:
             return
         self._torn_down = True
         await cancel(self._pump)
+        self._on_reconnected()  # drop a pending give-up timer
         if send_leave and self.ctx.signalling.connected:
             with contextlib.suppress(Exception):
                 await self.ctx.signalling.emit("livekit_leave")
@@ -289,8 +311,10 @@ class LiveKitVoice:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(room.disconnect(), LEAVE_TIMEOUT)
             self._on_room_disconnected("CLIENT_INITIATED")  # no-op if the room already announced it
-            room.off("disconnected", self._on_room_disconnected)
-            room.off("track_subscribed", self._on_track_subscribed)
+            for event, handler in (("disconnected", self._on_room_disconnected),
+                                   ("track_subscribed", self._on_track_subscribed),
+                                   ("reconnecting", self._on_reconnecting), ("reconnected", self._on_reconnected)):
+                room.off(event, handler)
         for task in list(self._readers):
             await cancel(task)
         if self._source is not None:
