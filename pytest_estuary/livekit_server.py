@@ -45,6 +45,7 @@ log = logging.getLogger("pytest_estuary.livekit_server")
 LIVEKIT_SERVER_VERSION = "v1.13.5"
 INSTALL_COMMAND = "bash scripts/install_livekit_server.sh"
 _PR_SET_PDEATHSIG = 1
+GRACEFUL_STOP = 1.0  # seconds livekit-server gets to drain before it is told to force the stop
 
 
 def redact(secret: str) -> str:
@@ -220,12 +221,17 @@ class LiveKitServer:
         """Stop what this object started (TERM, then KILL after the deadline); idempotent."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(self._stop_timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("livekit-server did not stop within %.1f s; killing", self._stop_timeout)
+            # The first TERM drains participants; a second one forces the stop; KILL is the backstop.
+            for sig, wait in ((signal.SIGTERM, GRACEFUL_STOP), (signal.SIGTERM, self._stop_timeout)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, sig)
+                try:
+                    process.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            else:
+                log.warning("livekit-server did not stop within %.1f s; killing", GRACEFUL_STOP + self._stop_timeout)
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(self._stop_timeout)
