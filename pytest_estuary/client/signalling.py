@@ -184,5 +184,5 @@ class Signalling:
     async def _drop(sio: socketio.AsyncClient) -> None:
         with contextlib.suppress(Exception):
             await sio.disconnect()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(sio.wait(), 2.0)
+        with contextlib.suppress(Exception):  # the engine.io tasks, not sio.wait(): that one sleeps 1 s
+            await asyncio.wait_for(sio.eio.wait(), 2.0)

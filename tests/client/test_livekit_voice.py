@@ -17,6 +17,7 @@ from pytest_estuary.livekit_server import LiveKitCredentials
 from .conftest import MakeClient, in_log
 
 pytestmark = pytest.mark.asyncio
+SHORT = audio.utterance(duration=0.5, lead=0.1, tail=0.5, pitch=150)  # one detectable utterance, quickly
 BOT_PITCH = 220.0
 
 
@@ -259,11 +260,11 @@ async def test_life_1_muted_microphone_reaches_no_one(fake: FakeEstuaryServer, m
     await client.connect()
     await client.start_voice()
     assert client.toggle_mute() is True and client.is_muted
-    await client.audio_input.say(audio.utterance(pitch=150))
+    await client.audio_input.say(SHORT)
     await asyncio.sleep(0.5)
     assert not [e for e in client.history if e.event == "stt_response"], "muted speech reached the bot"
     assert client.toggle_mute() is False
-    await client.audio_input.say(audio.utterance(pitch=150))
+    await client.audio_input.say(SHORT)
     await client.wait_for("stt_response", predicate=final, timeout=10, include_past=True)
     await client.stop_voice()
 

@@ -14,6 +14,7 @@ from pytest_estuary.client import ErrorCode, EstuaryError
 from .conftest import MakeClient, in_log
 
 pytestmark = pytest.mark.asyncio
+SHORT = audio.utterance(duration=0.5, lead=0.1, tail=0.5, pitch=150)  # one detectable utterance, quickly
 
 
 def final(response: object) -> bool:
@@ -49,11 +50,11 @@ async def test_ws_life_1_mute_stops_stream_audio(fake: FakeEstuaryServer, make_c
     client.toggle_mute()
     await asyncio.sleep(0.2)  # let a chunk in flight arrive
     before = len(in_log(fake, "stream_audio", "in", info.session_id))
-    await client.audio_input.say(audio.utterance(pitch=150))
+    await client.audio_input.say(SHORT)
     assert len(in_log(fake, "stream_audio", "in", info.session_id)) == before, "audio was sent while muted"
     assert not [e for e in client.history if e.event == "stt_response"]
     client.toggle_mute()
-    await client.audio_input.say(audio.utterance(pitch=150))
+    await client.audio_input.say(SHORT)
     await client.wait_for("stt_response", predicate=final, timeout=10, include_past=True)
     await client.stop_voice()
 
