@@ -1,20 +1,29 @@
-"""The LiveKit server manager: attach without spawning, named errors, no orphans."""
+"""The LiveKit server manager: attach without spawning, named errors, no orphans, no leaked secrets."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import selectors
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pytest_estuary.livekit_server import LiveKitCredentials, LiveKitServer, LiveKitServerError
+import pytest_estuary.livekit_server as livekit_server_module
+from pytest_estuary.livekit_server import LiveKitCredentials, LiveKitServer, LiveKitServerError, cached_binary_path
+
+SECRET = "s3cret-" + "x" * 40  # recognisable in any text it leaks into
 
 
 def livekit_pids() -> set[int]:
+    """Every running livekit-server process on this machine (by /proc/PID/comm)."""
     pids = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -22,12 +31,13 @@ def livekit_pids() -> set[int]:
                 if (entry / "comm").read_text().strip() == "livekit-server":
                     pids.add(int(entry.name))
             except OSError:
-                continue
+                continue  # exited while we looked
     return pids
 
 
 def test_attaching_to_an_external_server_spawns_nothing(livekit_server: LiveKitCredentials) -> None:
     before = livekit_pids()
+    assert before, "the session's livekit-server should be running"
     manager = LiveKitServer(
         url=livekit_server.url, api_key=livekit_server.api_key, api_secret=livekit_server.api_secret
     )
@@ -36,6 +46,7 @@ def test_attaching_to_an_external_server_spawns_nothing(livekit_server: LiveKitC
         assert creds.url == livekit_server.url
         assert not manager.owns_process and manager.pid is None
         assert livekit_pids() == before
+    assert livekit_pids() == before, "stopping an attached manager must not stop the external server"
 
 
 def test_missing_binary_names_every_place_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,19 +57,72 @@ def test_missing_binary_names_every_place_looked(tmp_path: Path, monkeypatch: py
     with pytest.raises(LiveKitServerError) as failure:
         LiveKitServer(allow_docker=False).start()
     message = str(failure.value)
-    for place in ("LIVEKIT_URL", "LIVEKIT_SERVER_BIN", "'livekit-server' on PATH", str(tmp_path / "cache"), "docker"):
+    for place in ("LIVEKIT_URL", "LIVEKIT_SERVER_BIN", "'livekit-server' on PATH", str(cached_binary_path()), "docker"):
         assert place in message, f"{place!r} missing from: {message}"
     assert "bash scripts/install_livekit_server.sh" in message
 
 
 def test_explicit_bad_binary_is_named(tmp_path: Path) -> None:
-    with pytest.raises(LiveKitServerError, match="does not exist or is not executable"):
+    with pytest.raises(LiveKitServerError) as failure:
         LiveKitServer(binary=tmp_path / "nope", env={}).start()
+    message = str(failure.value)
+    assert str(tmp_path / "nope") in message and "does not exist or is not executable" in message, message
 
 
 def test_external_url_without_credentials_is_named() -> None:
     with pytest.raises(LiveKitServerError, match="LIVEKIT_API_KEY and LIVEKIT_API_SECRET"):
         LiveKitServer(url="ws://127.0.0.1:9", env={}).start()
+
+
+def test_external_url_without_secret_names_only_the_secret() -> None:
+    with pytest.raises(LiveKitServerError) as failure:
+        LiveKitServer(url="ws://127.0.0.1:9", api_key="key", env={}).start()
+    assert "but LIVEKIT_API_SECRET" in str(failure.value), failure.value
+
+
+def test_unreachable_external_server_is_named_without_its_secret() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: connection refused
+        with pytest.raises(LiveKitServerError) as failure:
+            LiveKitServer(url=f"ws://127.0.0.1:{port}", api_key="key", api_secret=SECRET, env={}).start()
+    message = str(failure.value)
+    assert f"127.0.0.1:{port}" in message and "does not answer" in message, message
+    assert SECRET[:8] not in message and SECRET not in repr(failure.value)
+
+
+@pytest.fixture
+def busy_port() -> Iterator[tuple[socket.socket, int]]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock, sock.getsockname()[1]
+
+
+def test_http_port_in_use_is_named_with_the_servers_log(
+    busy_port: tuple[socket.socket, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real binary, handed a taken HTTP port: it exits 0, so the manager must read its log."""
+    _, port = busy_port
+    real_free_port = livekit_server_module.free_port
+    calls = itertools.count()
+    # The manager picks its ports itself; the first one it asks for is the HTTP port.
+    monkeypatch.setattr(
+        livekit_server_module,
+        "free_port",
+        lambda *args, **kwargs: port if next(calls) == 0 else real_free_port(*args, **kwargs),
+    )
+    manager = LiveKitServer(env={})
+    before = livekit_pids()
+    with pytest.raises(LiveKitServerError) as failure:
+        manager.start()
+    message = str(failure.value)
+    assert "before it was ready (port in use)" in message, message
+    assert f"127.0.0.1:{port}: bind: address already in use" in message, message
+    assert manager.config_text is not None
+    secret = manager.config_text.split("keys:\n")[1].split(": ", 1)[1].strip()
+    assert len(secret) >= 32 and secret not in message
+    assert livekit_pids() <= before, "the failed server must not be left running"
 
 
 def test_binary_that_exits_at_once_reports_its_log(tmp_path: Path) -> None:
@@ -71,15 +135,30 @@ def test_binary_that_exits_at_once_reports_its_log(tmp_path: Path) -> None:
     assert "address already in use" in str(failure.value)
 
 
-def test_secrets_stay_out_of_repr(livekit_server: LiveKitCredentials) -> None:
-    assert livekit_server.api_secret not in repr(livekit_server)
-    assert livekit_server.api_secret not in str(livekit_server)
+def test_secrets_stay_out_of_repr_and_str() -> None:
+    creds = LiveKitCredentials("ws://127.0.0.1:1", "key", SECRET)
+    for text in (repr(creds), str(creds), f"{creds}", repr([creds])):
+        assert SECRET[:8] not in text, text
+    assert "s3cr…" in repr(creds)
 
 
-def test_killing_the_owner_leaves_no_livekit_server(tmp_path: Path) -> None:
+def test_session_credentials_hide_their_secret(livekit_server: LiveKitCredentials) -> None:
+    assert livekit_server.api_secret[4:] not in repr(livekit_server)
+    assert livekit_server.api_secret[4:] not in str(livekit_server)
+
+
+def read_line(stream: object, timeout: float, what: str) -> str:
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)  # type: ignore[arg-type]
+        if not selector.select(timeout):
+            raise AssertionError(f"waited {timeout:.0f} s for {what}; the owner printed nothing")
+    return stream.readline()  # type: ignore[attr-defined, no-any-return]
+
+
+def test_killing_the_owner_leaves_no_livekit_server() -> None:
     script = textwrap.dedent(
         """
-        import sys, time
+        import time
         from pytest_estuary.livekit_server import LiveKitServer
         manager = LiveKitServer()
         manager.start()
@@ -87,19 +166,24 @@ def test_killing_the_owner_leaves_no_livekit_server(tmp_path: Path) -> None:
         time.sleep(120)
         """
     )
-    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
     try:
-        assert owner.stdout is not None
-        pid = int(owner.stdout.readline())
-        assert pid in livekit_pids()
-        owner.send_signal(signal.SIGKILL)
+        line = read_line(owner.stdout, 20, "the owner to start livekit-server and print its pid")
+        assert line.strip().isdigit(), f"owner printed {line!r}; stderr: {owner.stderr.read() if owner.stderr else ''}"
+        pid = int(line)
+        assert pid in livekit_pids(), f"pid {pid} is not a livekit-server"
+        owner.send_signal(signal.SIGKILL)  # no cleanup code of the owner can run
         owner.wait(10)
         deadline = time.monotonic() + 5
         while pid in livekit_pids() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert pid not in livekit_pids(), f"livekit-server {pid} outlived its killed owner"
+        assert pid not in livekit_pids(), f"livekit-server {pid} outlived its SIGKILLed owner by 5 s"
     finally:
         if owner.poll() is None:
             owner.kill()
-        if owner.stdout is not None:
-            owner.stdout.close()
+            owner.wait(10)
+        for stream in (owner.stdout, owner.stderr):
+            if stream is not None:
+                stream.close()
