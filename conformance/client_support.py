@@ -1,0 +1,74 @@
+"""Helpers for client cases: a client run in a Python whose LiveKit library is missing or broken."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from typing import Any, Literal
+
+__all__ = ["run_client_without_livekit"]
+
+_SCRIPT = textwrap.dedent(
+    """
+    import importlib.abc, importlib.util, sys
+    MODE, URL, KEY, PLAYER, TRANSPORT = sys.argv[1:6]
+
+    class BlockLiveKit(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        # "missing": livekit.rtc cannot be found; "broken": found, but loading it fails like a bad .so
+        def find_spec(self, name, path=None, target=None):
+            if name == "livekit.rtc" or name.startswith("livekit.rtc."):
+                if MODE == "missing":
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                return importlib.util.spec_from_loader(name, self)
+            return None
+        def create_module(self, spec):
+            return None
+        def exec_module(self, module):
+            raise OSError("liblivekit_ffi.so: cannot open shared object file")
+
+    sys.meta_path.insert(0, BlockLiveKit())
+
+    import asyncio, json, logging
+    from pytest_estuary.client import EstuaryClient, EstuaryError
+
+    warnings = []
+    class Keep(logging.Handler):
+        def emit(self, record):
+            if record.levelno >= logging.WARNING:
+                warnings.append(record.getMessage())
+    logging.getLogger("pytest_estuary").addHandler(Keep())
+
+    async def main():
+        client = EstuaryClient(URL, KEY, "conformance", PLAYER, voice_transport=TRANSPORT)
+        out = {"warnings": warnings}
+        await client.connect()
+        try:
+            out["transport"] = await client.start_voice()
+            await client.stop_voice()
+        except EstuaryError as exc:
+            out["code"], out["message"] = exc.code.value, str(exc)
+        finally:
+            await client.disconnect()
+        print(json.dumps(out))
+
+    asyncio.run(main())
+    """
+)
+
+
+def run_client_without_livekit(
+    mode: Literal["missing", "broken"], url: str, api_key: str, player_id: str, transport: str
+) -> dict[str, Any]:
+    """Connect and start voice in a fresh Python where ``livekit.rtc`` is missing or fails to load."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, mode, url, api_key, player_id, transport],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"the client subprocess failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    output: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return output

@@ -1,0 +1,193 @@
+"""Client conformance, section 7 (ERR): the fake server misbehaves, our client reports the exact code."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from livekit import api
+
+from conformance.checks import Stopwatch, expect
+from conformance.client_support import run_client_without_livekit
+from pytest_estuary.client import ErrorCode, EstuaryError, MicrophoneAudioInput
+from pytest_estuary.livekit_server import LiveKitCredentials
+from pytest_estuary.targets import ClientFactory
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.estuary_fake_only]
+
+
+async def start_failure(client: Any) -> tuple[EstuaryError, float]:
+    watch = Stopwatch()
+    with pytest.raises(EstuaryError) as failure:
+        await client.start_voice()
+    return failure.value, watch.lap()
+
+
+async def participants(livekit: LiveKitCredentials, identity: str) -> list[str]:
+    """Rooms on the LiveKit server where ``identity`` is still a participant."""
+    lk = api.LiveKitAPI(livekit.http_url, livekit.api_key, livekit.api_secret)
+    try:
+        found = []
+        for room in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms:
+            people = await lk.room.list_participants(api.ListParticipantsRequest(room=room.name))
+            found += [room.name for p in people.participants if p.identity == identity]
+        return found
+    finally:
+        await lk.aclose()
+
+
+@pytest.mark.estuary_case("ERR-1", "MUST")
+async def test_err_1_livekit_unavailable_when_the_library_cannot_load(estuary_server: Any) -> None:
+    """LIVEKIT_UNAVAILABLE when LiveKit is selected but its library fails to load when voice starts."""
+    out = run_client_without_livekit("broken", estuary_server.url, estuary_server.api_key, "err1", "livekit")
+    expect(out.get("code") == "LIVEKIT_UNAVAILABLE", expected="LIVEKIT_UNAVAILABLE", actual=out)
+    expect("cannot open shared object" in out.get("message", ""), expected="the load error in the message", actual=out)
+
+
+@pytest.mark.estuary_case("ERR-2", "MUST")
+async def test_err_2_no_token_reply_is_connection_timeout(estuary_server: Any, estuary_client: ClientFactory) -> None:
+    """CONNECTION_TIMEOUT when no `livekit_token` reply comes within the token timeout."""
+    estuary_server.misbehave(livekit_disabled=True)
+    client = await estuary_client(voice_transport="livekit", token_timeout=1.0)
+    error, elapsed = await start_failure(client)
+    expect(error.code is ErrorCode.CONNECTION_TIMEOUT, expected="CONNECTION_TIMEOUT", actual=error.code)
+    expect(0.9 <= elapsed <= 3.0, expected="failure after the 1 s token timeout", actual=f"{elapsed:.2f} s")
+
+
+FAILED_ROOMS = {
+    "wrong_secret": ({"token_wrong_secret": True}, "401"),
+    "expired_token": ({"token_expired": True}, "401"),
+    "unreachable_url": ({"token_unreachable_url": True}, "127.0.0.1"),
+    "livekit_error": ({"livekit_refused": "no voice for you"}, "no voice for you"),
+}
+
+
+@pytest.mark.estuary_case("ERR-3", "MUST")
+@pytest.mark.parametrize("case", sorted(FAILED_ROOMS))
+async def test_err_3_room_failures_are_connection_failed(
+    estuary_server: Any, estuary_client: ClientFactory, case: str
+) -> None:
+    """CONNECTION_FAILED when the room connection fails (bad token, unreachable URL) or the server sends livekit_error."""
+    settings, reason = FAILED_ROOMS[case]
+    estuary_server.misbehave(**settings)
+    client = await estuary_client(voice_transport="livekit", connect_timeout=5.0)
+    error, elapsed = await start_failure(client)
+    expect(error.code is ErrorCode.CONNECTION_FAILED, expected="CONNECTION_FAILED", actual=error.code)
+    expect(reason in str(error), expected=f"the underlying reason ({reason!r}) in the message", actual=str(error))
+    expect(elapsed <= 8.0, expected="a bounded failure", actual=f"{elapsed:.2f} s")
+
+
+@pytest.mark.estuary_case("ERR-4", "MUST")
+async def test_err_4_microphone_denied_when_input_cannot_open(
+    estuary_server: Any, estuary_client: ClientFactory
+) -> None:
+    """MICROPHONE_DENIED when the audio input cannot be opened (here: no sound device or library at all)."""
+    client = await estuary_client(voice_transport="livekit", audio_input=MicrophoneAudioInput(device="no-such-device"))
+    error, _ = await start_failure(client)
+    expect(error.code is ErrorCode.MICROPHONE_DENIED, expected="MICROPHONE_DENIED", actual=error.code)
+
+
+@pytest.mark.estuary_case("ERR-5", "MUST")
+async def test_err_5_message_has_the_reason_and_cause_is_kept(
+    estuary_server: Any, estuary_client: ClientFactory
+) -> None:
+    """Every error's message includes the underlying reason, and `__cause__` keeps the original exception."""
+    estuary_server.misbehave(token_wrong_secret=True)
+    client = await estuary_client(voice_transport="livekit")
+    error, _ = await start_failure(client)
+    expect("invalid token" in str(error).lower(), expected="LiveKit's 'invalid token' reason", actual=str(error))
+    expect(error.__cause__ is not None, expected="__cause__ set", actual=error.__cause__)
+
+
+@pytest.mark.estuary_case("ERR-6", "MUST")
+async def test_err_6_auth_failed_and_misuse_codes(estuary_server: Any, estuary_client: ClientFactory) -> None:
+    """AUTH_FAILED on auth_error; NOT_CONNECTED before connect; VOICE_ALREADY_ACTIVE / VOICE_NOT_ACTIVE on misuse."""
+    idle = await estuary_client(connect=False)
+    for call in (idle.start_voice(), idle.send_text("hi")):
+        with pytest.raises(EstuaryError) as not_connected:
+            await call
+        expect(
+            not_connected.value.code is ErrorCode.NOT_CONNECTED,
+            expected="NOT_CONNECTED",
+            actual=not_connected.value.code,
+        )
+    client = await estuary_client(voice_transport="websocket")
+    with pytest.raises(EstuaryError) as not_active:
+        await client.stop_voice()
+    expect(
+        not_active.value.code is ErrorCode.VOICE_NOT_ACTIVE, expected="VOICE_NOT_ACTIVE", actual=not_active.value.code
+    )
+    await client.start_voice()
+    with pytest.raises(EstuaryError) as already:
+        await client.start_voice()
+    expect(
+        already.value.code is ErrorCode.VOICE_ALREADY_ACTIVE, expected="VOICE_ALREADY_ACTIVE", actual=already.value.code
+    )
+    estuary_server.misbehave(auth_always_fails=True)
+    with pytest.raises(EstuaryError) as refused:
+        await estuary_client()
+    expect(refused.value.code is ErrorCode.AUTH_FAILED, expected="AUTH_FAILED", actual=refused.value.code)
+
+
+@pytest.mark.estuary_case("ERR-7", "MUST")
+@pytest.mark.parametrize(
+    ("setting", "cleared"),
+    [
+        ({"token_wrong_secret": True}, {"token_wrong_secret": False}),
+        ({"no_livekit_ready": True}, {"no_livekit_ready": False}),
+        ({"livekit_refused": "x"}, {"livekit_refused": None}),
+    ],
+)
+async def test_err_7_nothing_leaks_and_a_retry_succeeds(
+    estuary_server: Any,
+    estuary_client: ClientFactory,
+    livekit_server: LiveKitCredentials,
+    setting: dict[str, Any],
+    cleared: dict[str, Any],
+) -> None:
+    """After a failed start_voice() nothing leaks (no room connection, no open input, no stray tasks) and the next one succeeds."""
+    estuary_server.misbehave(**setting)
+    client = await estuary_client(voice_transport="livekit", ready_timeout=1.0)
+    tasks_before = len(asyncio.all_tasks())
+    await start_failure(client)
+    await asyncio.sleep(0.3)
+    player = client.config.player_id
+    left = await participants(livekit_server, player)
+    expect(not left, expected="no room connection left for the client", actual=left)
+    expect(client.transport is None and not client.is_voice_active, expected="no voice state", actual=client.transport)
+    expect(
+        len(asyncio.all_tasks()) <= tasks_before, expected=f"≤ {tasks_before} tasks", actual=len(asyncio.all_tasks())
+    )
+    estuary_server.misbehave(**cleared)
+    expect(await client.start_voice() == "livekit", expected="the retry succeeds", actual=client.transport)
+
+
+@pytest.mark.estuary_case("ERR-8", "SHOULD")
+async def test_err_8_no_ready_is_connection_timeout(estuary_server: Any, estuary_client: ClientFactory) -> None:
+    """No `livekit_ready` within the ready timeout gives CONNECTION_TIMEOUT."""
+    estuary_server.misbehave(no_livekit_ready=True)
+    client = await estuary_client(voice_transport="livekit", ready_timeout=1.0)
+    started = time.monotonic()
+    error, _ = await start_failure(client)
+    expect(error.code is ErrorCode.CONNECTION_TIMEOUT, expected="CONNECTION_TIMEOUT", actual=error.code)
+    expect(
+        time.monotonic() - started < 6.0,
+        expected="bounded by connect + ready timeouts",
+        actual=time.monotonic() - started,
+    )
+
+
+@pytest.mark.estuary_case("ERR-9", "SHOULD")
+@pytest.mark.parametrize("setting", ["ready_wrong_room", "token_other_room"])
+async def test_err_9_room_mismatch_is_connection_failed_naming_both(
+    estuary_server: Any, estuary_client: ClientFactory, setting: str
+) -> None:
+    """A mismatch between the token reply's room, the room joined and livekit_ready's room is CONNECTION_FAILED naming both."""
+    estuary_server.misbehave(**{setting: True})
+    client = await estuary_client(voice_transport="livekit")
+    error, _ = await start_failure(client)
+    expect(error.code is ErrorCode.CONNECTION_FAILED, expected="CONNECTION_FAILED", actual=error.code)
+    rooms = [word.strip("'\",.()") for word in str(error).split() if "estuary-" in word]
+    expect(len(set(rooms)) >= 2, expected="both room names in the message", actual=str(error))

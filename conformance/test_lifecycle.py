@@ -1,0 +1,122 @@
+"""Client conformance, section 8 (LIFE): mute, stop, app events, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from conformance.checks import expect
+from pytest_estuary import audio
+from pytest_estuary.client import BotResponse, SttResponse
+from pytest_estuary.targets import ClientFactory
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.estuary_fake_only]
+TRANSPORTS = ["livekit", "websocket"]
+
+
+def final(payload: Any) -> bool:
+    return bool(getattr(payload, "is_final", False))
+
+
+@pytest.mark.estuary_case("LIFE-1", "MUST")
+async def test_life_1_muted_microphone_reaches_no_one(estuary_server: Any, estuary_client: ClientFactory) -> None:
+    """`toggle_mute()` flips `is_muted`, and while muted no microphone audio reaches the server."""
+    client = await estuary_client(voice_transport="livekit")
+    await client.start_voice()
+    expect(client.toggle_mute() is True and client.is_muted, expected="muted", actual=client.is_muted)
+    await client.audio_input.say(audio.utterance(duration=0.6, tail=0.6))
+    await asyncio.sleep(0.5)
+    heard = estuary_server.events.find(name="stt_response", direction="out")
+    expect(not heard, expected="no stt_response while muted", actual=[e.payload for e in heard])
+    expect(client.toggle_mute() is False, expected="unmuted", actual=client.is_muted)
+    client.audio_input.say(audio.utterance(duration=0.6, tail=0.6))
+    await client.wait_for("stt_response", predicate=final, timeout=10)
+
+
+@pytest.mark.estuary_case("LIFE-2", "MUST")
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_life_2_stop_voice_leaves_and_can_start_again(
+    estuary_server: Any, estuary_client: ClientFactory, transport: str
+) -> None:
+    """`stop_voice()` sends livekit_leave (LiveKit) or stop_voice (WebSocket), leaves, and voice can start again."""
+    client = await estuary_client(voice_transport=transport)
+    await client.start_voice()
+    await client.stop_voice()
+    expected = "livekit_leave" if transport == "livekit" else "stop_voice"
+    sent = [e.name for e in estuary_server.events.find(direction="in")]
+    expect(expected in sent, expected=f"{expected} sent", actual=sent)
+    expect(client.transport is None and client.room is None, expected="no voice after stop", actual=client.transport)
+    expect(await client.start_voice() == transport, expected="voice starts again", actual=client.transport)
+
+
+@pytest.mark.estuary_case("LIFE-3", "MUST")
+async def test_life_3_connected_then_disconnected_once_on_stop(
+    estuary_server: Any, estuary_client: ClientFactory
+) -> None:
+    """`livekit_connected(room)` on livekit_ready, and `livekit_disconnected` exactly once when the room ends by stop."""
+    client = await estuary_client(voice_transport="livekit")
+    connected: list[str] = []
+    ended: list[Any] = []
+    client.on("livekit_connected", connected.append)
+    client.on("livekit_disconnected", lambda *args: ended.append(args))
+    await client.start_voice()
+    expect(connected == [client.room], expected=f"livekit_connected({client.room!r}) once", actual=connected)
+    await client.stop_voice()
+    await asyncio.sleep(0.5)
+    expect(len(ended) == 1, expected="livekit_disconnected exactly once", actual=len(ended))
+
+
+@pytest.mark.estuary_case("LIFE-3", "MUST")
+async def test_life_3_disconnected_once_when_the_server_deletes_the_room(
+    estuary_server: Any, estuary_client: ClientFactory
+) -> None:
+    """`livekit_disconnected` fires exactly once when the server deletes a connected room."""
+    client = await estuary_client(voice_transport="livekit")
+    ended: list[Any] = []
+    client.on("livekit_disconnected", lambda *args: ended.append(args))
+    await client.start_voice()
+    estuary_server.trigger_voice_timeout(player_id=client.config.player_id)
+    await client.wait_for("livekit_disconnected", timeout=5, include_past=True)
+    await asyncio.sleep(0.5)
+    expect(len(ended) == 1, expected="livekit_disconnected exactly once", actual=len(ended))
+
+
+@pytest.mark.estuary_case("LIFE-4", "MUST")
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_life_4_transcripts_and_replies_reach_the_app_alike(
+    estuary_server: Any, estuary_client: ClientFactory, transport: str
+) -> None:
+    """`stt_response` and `bot_response` reach the app the same way on both transports."""
+    client = await estuary_client(voice_transport=transport)
+    await client.start_voice()
+    client.audio_input.say(audio.utterance(duration=0.6, tail=0.6))
+    heard = await client.wait_for("stt_response", predicate=final, timeout=10)
+    reply = await client.wait_for("bot_response", predicate=final, timeout=10)
+    expect(isinstance(heard, SttResponse) and heard.text, expected="a typed SttResponse", actual=heard)
+    expect(isinstance(reply, BotResponse) and reply.text, expected="a typed BotResponse", actual=reply)
+
+
+@pytest.mark.estuary_case("LIFE-5", "SHOULD")
+async def test_life_5_voice_timeout_keeps_text(estuary_server: Any, estuary_client: ClientFactory) -> None:
+    """`voice_timeout` releases voice and text keeps working."""
+    client = await estuary_client(voice_transport="websocket")
+    await client.start_voice()
+    estuary_server.trigger_voice_timeout(player_id=client.config.player_id)
+    await client.wait_for("voice_timeout", timeout=5, include_past=True)
+    await asyncio.sleep(0.2)
+    expect(client.transport is None, expected="voice released", actual=client.transport)
+    await client.send_text("still there?")
+    await client.wait_for("bot_response", predicate=final, timeout=5)
+
+
+@pytest.mark.estuary_case("LIFE-5", "SHOULD")
+async def test_life_5_session_timeout_never_reconnects(estuary_server: Any, estuary_client: ClientFactory) -> None:
+    """`session_timeout` ends the session without an automatic reconnect."""
+    client = await estuary_client(reconnect=True)
+    estuary_server.trigger_session_timeout(player_id=client.config.player_id)
+    await client.wait_for("session_timeout", timeout=5, include_past=True)
+    await asyncio.sleep(2.0)  # longer than the first reconnect backoff
+    connects = [e for e in estuary_server.events.find(name="connect", direction="in")]
+    expect(len(connects) == 1, expected="one connect, no reconnect", actual=len(connects))
