@@ -22,22 +22,33 @@ from pytest_estuary.livekit_server import LiveKitCredentials, LiveKitServer, Liv
 SECRET = "s3cret-" + "x" * 40  # recognisable in any text it leaks into
 
 
-def livekit_pids() -> set[int]:
-    """Every running livekit-server process on this machine (by /proc/PID/comm)."""
+def livekit_pids(parent: int | None = None) -> set[int]:
+    """Running livekit-server processes (by /proc/PID/comm), only ``parent``'s children if given.
+
+    Tests that count spawns look at this process's children: other xdist workers start their own.
+    """
     pids = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == "livekit-server":
-                    pids.add(int(entry.name))
+                if (entry / "comm").read_text().strip() != "livekit-server":
+                    continue
+                status = (entry / "status").read_text()
             except OSError:
                 continue  # exited while we looked
+            ppid = int(status.split("PPid:")[1].split()[0])
+            if parent is None or ppid == parent:
+                pids.add(int(entry.name))
     return pids
 
 
+def my_livekit_pids() -> set[int]:
+    return livekit_pids(parent=os.getpid())
+
+
 def test_attaching_to_an_external_server_spawns_nothing(livekit_server: LiveKitCredentials) -> None:
-    before = livekit_pids()
-    assert before, "the session's livekit-server should be running"
+    before = my_livekit_pids()
+    assert before, "the session's livekit-server (a child of this process) should be running"
     manager = LiveKitServer(
         url=livekit_server.url, api_key=livekit_server.api_key, api_secret=livekit_server.api_secret
     )
@@ -45,8 +56,8 @@ def test_attaching_to_an_external_server_spawns_nothing(livekit_server: LiveKitC
         assert creds.source == "external"
         assert creds.url == livekit_server.url
         assert not manager.owns_process and manager.pid is None
-        assert livekit_pids() == before
-    assert livekit_pids() == before, "stopping an attached manager must not stop the external server"
+        assert my_livekit_pids() == before
+    assert my_livekit_pids() == before, "stopping an attached manager must not stop the external server"
 
 
 def test_missing_binary_names_every_place_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,7 +124,7 @@ def test_http_port_in_use_is_named_with_the_servers_log(
         lambda *args, **kwargs: port if next(calls) == 0 else real_free_port(*args, **kwargs),
     )
     manager = LiveKitServer(env={})
-    before = livekit_pids()
+    before = my_livekit_pids()
     with pytest.raises(LiveKitServerError) as failure:
         manager.start()
     message = str(failure.value)
@@ -122,7 +133,7 @@ def test_http_port_in_use_is_named_with_the_servers_log(
     assert manager.config_text is not None
     secret = manager.config_text.split("keys:\n")[1].split(": ", 1)[1].strip()
     assert len(secret) >= 32 and secret not in message
-    assert livekit_pids() <= before, "the failed server must not be left running"
+    assert my_livekit_pids() <= before, "the failed server must not be left running"
 
 
 def test_binary_that_exits_at_once_reports_its_log(tmp_path: Path) -> None:
