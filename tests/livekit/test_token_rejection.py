@@ -83,8 +83,13 @@ async def test_a_token_for_room_a_never_reaches_room_b(
     in_a, in_b, holder = rooms(), rooms(), rooms()
     await bounded(in_b.connect(livekit_server.url, mint(room_b, "in-b")), 10, "a participant to join room B")
     await bounded(in_a.connect(livekit_server.url, mint(room_a, "in-a")), 10, "a participant to join room A")
-    seen_in_a = asyncio.get_running_loop().create_future()
-    in_a.on("participant_connected", lambda p: seen_in_a.done() or seen_in_a.set_result(p.identity))
+    seen_in_a: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def announced(participant: rtc.RemoteParticipant) -> None:
+        if not seen_in_a.done():
+            seen_in_a.set_result(participant.identity)
+
+    in_a.on("participant_connected", announced)
     await bounded(holder.connect(livekit_server.url, mint(room_a, "holder")), 10, "the room-A token holder to join")
 
     assert holder.name == room_a
