@@ -36,6 +36,8 @@ def livekit_pids(parent: int | None = None) -> set[int]:
                 status = (entry / "status").read_text()
             except OSError:
                 continue  # exited while we looked
+            if "State:\tZ" in status:
+                continue  # a zombie is not a running server (another test's child, not yet reaped)
             ppid = int(status.split("PPid:")[1].split()[0])
             if parent is None or ppid == parent:
                 pids.add(int(entry.name))
