@@ -89,8 +89,17 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    print(json.dumps({"url": server.url, "api_key": server.api_key, "control_token": server.control_token,
-                      "livekit": livekit.ws_url if livekit else None}), flush=True)
+    print(
+        json.dumps(
+            {
+                "url": server.url,
+                "api_key": server.api_key,
+                "control_token": server.control_token,
+                "livekit": livekit.ws_url if livekit else None,
+            }
+        ),
+        flush=True,
+    )
     try:
         stop.wait()
     finally:

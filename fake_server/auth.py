@@ -52,5 +52,5 @@ def check_auth(auth: Any, accepted_keys: Collection[str]) -> Credentials:
         if not isinstance(capabilities, dict):
             raise AuthError(f"auth.capabilities must be an object, got {type(capabilities).__name__}")
         if capabilities.get("version") != "1":
-            raise AuthError(f"auth.capabilities.version must be \"1\", got {capabilities.get('version')!r}")
+            raise AuthError(f'auth.capabilities.version must be "1", got {capabilities.get("version")!r}')
     return Credentials(ids["character_id"], ids["player_id"], rate)

@@ -27,7 +27,9 @@ def add_control_routes(app: web.Application, server: FakeEstuaryServer) -> None:
         async def wrapper(request: web.Request) -> web.Response:
             given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), server.control_token.encode()):
-                return web.json_response({"error": "missing or wrong control token (Authorization: Bearer …)"}, status=401)
+                return web.json_response(
+                    {"error": "missing or wrong control token (Authorization: Bearer …)"}, status=401
+                )
             try:
                 body = await request.json() if request.can_read_body else {}
             except ValueError:

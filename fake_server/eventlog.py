@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["EventLog", "RecordedEvent", "Violation", "EventWaitTimeout"]
+__all__ = ["EventLog", "EventWaitTimeout", "RecordedEvent", "Violation"]
 
 Direction = Literal["in", "out"]
 

@@ -51,7 +51,9 @@ class LiveKitVoice:
     async def on_join(self, session: Session, payload: Any) -> None:
         engine, bad = self.engine, self.engine.bad(session)
         if payload is not None and not (isinstance(payload, dict) and _join_payload_ok(payload)):
-            await engine.error(session, f"livekit_join: expected no argument, null or {{room, turn_mode?}}, got {payload!r}")
+            await engine.error(
+                session, f"livekit_join: expected no argument, null or {{room, turn_mode?}}, got {payload!r}"
+            )
             return
         room = payload.get("room") if isinstance(payload, dict) and payload.get("room") else session.token_room
         if session.token_room is None:

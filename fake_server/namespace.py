@@ -80,7 +80,9 @@ class SdkNamespace:
             return "auth_error", {"error": str(exc)}
         if engine.bad(Session(session.sid, player_id=creds.player_id)).auth_always_fails:
             return "auth_error", {"error": "authentication refused (misbehaviour auth_always_fails)"}
-        return "session_info", engine.open_session(session, creds.character_id, creds.player_id, creds.audio_sample_rate)
+        return "session_info", engine.open_session(
+            session, creds.character_id, creds.player_id, creds.audio_sample_rate
+        )
 
     # -- events -------------------------------------------------------------------------------
 
@@ -101,7 +103,9 @@ class SdkNamespace:
             return
         if name != "authenticate" and not session.authenticated:
             engine.violation(session, "CONN-6", "authentication before other events", f"{name} before auth")
-            await engine.error(session, f"{name}: not authenticated; send auth in CONNECT or an authenticate event first")
+            await engine.error(
+                session, f"{name}: not authenticated; send auth in CONNECT or an authenticate event first"
+            )
             return
         if len(args) > 1:
             await engine.error(session, f"{name}: expected at most one argument, got {len(args)}")

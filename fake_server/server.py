@@ -60,8 +60,11 @@ class FakeEstuaryServer:
         if api_keys is not None and (isinstance(api_keys, str) or not all(isinstance(k, str) and k for k in api_keys)):
             raise ValueError("api_keys must be a sequence of non-empty strings")
         keys = tuple(api_keys) if api_keys else (f"est-{secrets.token_urlsafe(24)}",)
-        for name, value in (("token_ttl", token_ttl), ("session_idle_timeout", session_idle_timeout),
-                            ("voice_idle_timeout", voice_idle_timeout)):
+        for name, value in (
+            ("token_ttl", token_ttl),
+            ("session_idle_timeout", session_idle_timeout),
+            ("voice_idle_timeout", voice_idle_timeout),
+        ):
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value}")
         self.settings = EngineSettings(keys, livekit, token_ttl, session_idle_timeout, voice_idle_timeout, bot_pitch_hz)

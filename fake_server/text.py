@@ -25,12 +25,24 @@ def reply_chunks(reply: str, message_id: str) -> list[dict[str, Any]]:
     words = reply.split()
     pieces = [" ".join(words[i : i + WORDS_PER_CHUNK]) for i in range(0, len(words), WORDS_PER_CHUNK)]
     chunks = [
-        {"text": piece, "is_final": False, "partial": True, "message_id": message_id, "chunk_index": index,
-         "is_interjection": False}
+        {
+            "text": piece,
+            "is_final": False,
+            "partial": True,
+            "message_id": message_id,
+            "chunk_index": index,
+            "is_interjection": False,
+        }
         for index, piece in enumerate(pieces)
     ]
     chunks.append(
-        {"text": reply, "is_final": True, "partial": False, "message_id": message_id, "chunk_index": len(pieces),
-         "is_interjection": False}
+        {
+            "text": reply,
+            "is_final": True,
+            "partial": False,
+            "message_id": message_id,
+            "chunk_index": len(pieces),
+            "is_interjection": False,
+        }
     )
     return chunks

@@ -25,8 +25,12 @@ class WebSocketVoice:
         self.engine = engine
 
     async def on_start(self, session: Session, payload: Any) -> None:
-        if payload is not None and not (isinstance(payload, dict) and payload.get("turn_mode", "server_vad") in TURN_MODES):
-            await self.engine.emit(session, "voice_error", {"error": f"start_voice: turn_mode must be one of {TURN_MODES}"})
+        if payload is not None and not (
+            isinstance(payload, dict) and payload.get("turn_mode", "server_vad") in TURN_MODES
+        ):
+            await self.engine.emit(
+                session, "voice_error", {"error": f"start_voice: turn_mode must be one of {TURN_MODES}"}
+            )
             return
         if session.voice == "livekit":
             await self.engine.release_voice(session)

@@ -91,7 +91,9 @@ def cached_binary_path() -> Path:
     return cache_dir() / f"livekit-server-{LIVEKIT_SERVER_VERSION}" / "livekit-server"
 
 
-def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
+def free_port(kind: int = socket.SOCK_STREAM, host: str = "0.0.0.0") -> int:
+    """A port free on every address: livekit-server binds it on loopback and on the node IP,
+    where another process's WebRTC socket may hold a port that is free on 127.0.0.1."""
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
