@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -157,11 +155,3 @@ def record_estuary_timing(request: pytest.FixtureRequest) -> TimingRecorder:
         request.node.user_properties.append((TIMING_PROPERTY, (name, float(seconds))))
 
     return record
-
-
-@contextlib.contextmanager
-def measure(record: TimingRecorder, name: str) -> Iterator[None]:
-    """Time a block into the report: ``with measure(record_estuary_timing, "join_to_ready"):``."""
-    start = time.monotonic()
-    yield
-    record(name, time.monotonic() - start)
