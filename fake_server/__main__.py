@@ -32,6 +32,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--token-ttl", type=float, default=600.0)
     parser.add_argument("--session-idle-timeout", type=float)
     parser.add_argument("--voice-idle-timeout", type=float)
+    parser.add_argument(
+        "--no-bot-warmup",
+        dest="bot_warmup",
+        action="store_false",
+        help="the bot joins on livekit_join only, not already on livekit_token (LK-11)",
+    )
     parser.add_argument("--transcripts", default="[]", metavar="JSON", help="scripted transcripts, a JSON list")
     parser.add_argument("--replies", default="[]", metavar="JSON", help="scripted replies, a JSON list")
     parser.add_argument(
@@ -77,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         session_idle_timeout=args.session_idle_timeout,
         voice_idle_timeout=args.voice_idle_timeout,
         control_token=args.control_token,
+        bot_warmup=args.bot_warmup,
     )
     try:
         server.start()

@@ -13,12 +13,13 @@ from livekit import rtc
 from fake_server.stt import SttEvent, UtteranceDetector
 from fake_server.voice_synth import synthesize
 
-__all__ = ["Bot"]
+__all__ = ["INITIAL_ATTRIBUTES", "Bot"]
 
 log = logging.getLogger("fake_server.bot")
 SAMPLE_RATE = 48000
 FRAME_SAMPLES = SAMPLE_RATE // 100  # 10 ms
 STATE_ATTRIBUTE = "estuary.state"
+INITIAL_ATTRIBUTES = {STATE_ATTRIBUTE: "idle"}  # LK-10, granted in the bot's token
 
 
 class Bot:
@@ -43,12 +44,15 @@ class Bot:
         self.room.on("track_subscribed", self._on_track)
 
     async def join(self, url: str, token: str, timeout: float = 10.0) -> None:
-        """Connect, publish the voice track, mark idle: after this the bot is heard-able (LK-6)."""
+        """Connect and publish the voice track: after this the bot is heard-able (LK-6).
+
+        ``token`` should carry ``estuary.state: idle`` (see :data:`INITIAL_ATTRIBUTES`): set in the
+        token, the attribute costs no round trip of its own.
+        """
         await asyncio.wait_for(self.room.connect(url, token), timeout)
         track = rtc.LocalAudioTrack.create_audio_track("bot-voice", self.source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         await self.room.local_participant.publish_track(track, options)
-        await self._set_state("idle")
 
     def _on_track(self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant) -> None:
         if self.on_speech is None or track.kind != rtc.TrackKind.KIND_AUDIO or participant.identity != self.listen_to:

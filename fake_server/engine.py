@@ -20,7 +20,7 @@ from livekit import api
 
 from fake_server.eventlog import EventLog
 from fake_server.misbehaviour import Misbehaviour
-from fake_server.sessions import Session
+from fake_server.sessions import Session, WarmBot
 from fake_server.stt import SttEvent, Transcripts
 from fake_server.text import Brain, reply_chunks
 from fake_server.tokens import LiveKitConfig
@@ -42,6 +42,7 @@ class EngineSettings:
     session_idle_timeout: float | None = None
     voice_idle_timeout: float | None = None
     bot_pitch_hz: float = BOT_PITCH_HZ
+    bot_warmup: bool = True  # the bot joins on livekit_token (LK-11), not only on livekit_join
 
 
 class Engine:
@@ -143,15 +144,27 @@ class Engine:
         await self.release_voice(session)
 
     async def release_voice(self, session: Session) -> None:
-        """Close STT, remove the bot and delete the room; safe to call twice."""
+        """Close STT, remove the bot (a warm one too) and delete the rooms; safe to call twice."""
         bot, room = session.bot, session.room
         if session.voice is not None:
             session.voice_released_at = time.monotonic()
         session.bot, session.room, session.detector, session.voice = None, None, None, None
+        warm, session.warm_bot = session.warm_bot, None
+        await self.discard_warm_bot(warm)
         if bot is not None:
             await bot.leave()
         if room is not None:
             await self.delete_room(room)
+
+    async def discard_warm_bot(self, warm: WarmBot | None, *, keep_room: bool = False) -> None:
+        """Remove a bot that warmed up ahead of livekit_join, and its room unless ``keep_room``."""
+        if warm is None:
+            return
+        bot = await warm.settled()
+        if bot is not None:
+            await bot.leave()
+        if not keep_room:
+            await self.delete_room(warm.room)
 
     async def delete_room(self, room: str) -> None:
         self.rooms.discard(room)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from livekit import api
 
-from fake_server.bot import Bot
+from fake_server.bot import INITIAL_ATTRIBUTES, Bot
 from fake_server.engine import Engine
-from fake_server.sessions import Session
+from fake_server.sessions import Session, WarmBot
 from fake_server.stt import SttEvent
 from fake_server.tokens import mint
 
@@ -43,10 +44,17 @@ class LiveKitVoice:
             misbehaviour=bad,
         )
         session.token_room = room
+        stale, session.warm_bot = session.warm_bot, None
+        if stale is not None:  # a second token before livekit_join: that room will never be joined
+            session.spawn(engine.discard_warm_bot(stale))
         body = {"token": reply.token, "url": reply.url, "room": reply.room}
         if bad.token_reply_missing:
             body.pop(bad.token_reply_missing, None)
         await engine.emit(session, "livekit_token", body)
+        if engine.settings.bot_warmup and not bad.no_bot:
+            # LK-11: the bot joins while the client connects, so livekit_join finds it in the room.
+            engine.rooms.add(room)
+            session.warm_bot = WarmBot(room, asyncio.ensure_future(self._start_bot(session, room)))
 
     async def on_join(self, session: Session, payload: Any) -> None:
         engine, bad = self.engine, self.engine.bad(session)
@@ -67,13 +75,16 @@ class LiveKitVoice:
         if bad.livekit_refused is not None:
             await engine.emit(session, "livekit_error", {"error": bad.livekit_refused})
             return
+        warm, session.warm_bot = session.warm_bot, None  # warmed for token_room, i.e. this room
         if session.voice is not None and session.room != room:
             await engine.release_voice(session)
         session.voice, session.room = "livekit", room
         engine.rooms.add(room)
-        if session.bot is None and not bad.no_bot:
+        if session.bot is not None or bad.no_bot:  # no_bot set after the token: the warm bot must go
+            await engine.discard_warm_bot(warm, keep_room=True)
+        else:
             try:
-                session.bot = await self._start_bot(session, room)
+                session.bot = await (warm.joined() if warm is not None else self._start_bot(session, room))
             except Exception as exc:
                 log.warning("bot could not join %s: %s", room, exc)
                 await engine.emit(session, "livekit_error", {"error": f"the bot could not join room {room}: {exc}"})
@@ -102,6 +113,7 @@ class LiveKitVoice:
         token = (
             api.AccessToken(livekit.api_key, livekit.api_secret)
             .with_identity(bot.identity)
+            .with_attributes(INITIAL_ATTRIBUTES)
             .with_grants(
                 # set_attributes (estuary.state, LK-10) needs the right to update its own metadata
                 api.VideoGrants(

@@ -56,6 +56,7 @@ class FakeEstuaryServer:
         voice_idle_timeout: float | None = None,
         bot_pitch_hz: float = BOT_PITCH_HZ,
         control_token: str | None = None,
+        bot_warmup: bool = True,
     ) -> None:
         if api_keys is not None and (isinstance(api_keys, str) or not all(isinstance(k, str) and k for k in api_keys)):
             raise ValueError("api_keys must be a sequence of non-empty strings")
@@ -67,7 +68,9 @@ class FakeEstuaryServer:
         ):
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value}")
-        self.settings = EngineSettings(keys, livekit, token_ttl, session_idle_timeout, voice_idle_timeout, bot_pitch_hz)
+        self.settings = EngineSettings(
+            keys, livekit, token_ttl, session_idle_timeout, voice_idle_timeout, bot_pitch_hz, bot_warmup
+        )
         self.host = host
         self.port = port
         self.control_token = control_token or secrets.token_urlsafe(24)
@@ -131,7 +134,11 @@ class FakeEstuaryServer:
             loop.close()
 
     async def _serve(self) -> None:
-        sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*", async_handlers=False)
+        # always_connect: CONNECT is acked before on_connect runs, so session_info (or auth_error)
+        # can follow at once; clients drop events that come before the ack.
+        sio = socketio.AsyncServer(
+            async_mode="aiohttp", cors_allowed_origins="*", async_handlers=False, always_connect=True
+        )
         engine = Engine(sio, self.settings, self.events)
         SdkNamespace(engine)
         app = web.Application()

@@ -14,7 +14,7 @@ from fake_server.stt import UtteranceDetector
 if TYPE_CHECKING:
     from fake_server.bot import Bot
 
-__all__ = ["Session", "SessionView"]
+__all__ = ["Session", "SessionView", "WarmBot"]
 
 Voice = Literal["livekit", "websocket"]
 
@@ -30,6 +30,28 @@ class SessionView:
     voice: Voice | None
 
 
+@dataclass(frozen=True)
+class WarmBot:
+    """A bot joining ``room`` before the client asked it to (``livekit_join``)."""
+
+    room: str
+    joining: asyncio.Task[Bot]
+
+    async def joined(self) -> Bot:
+        """The bot once its join has ended; raises what the join raised (the bot then left by itself).
+
+        Shielded: a Room.connect cut short leaves a native room with no handle, so it always runs out.
+        """
+        return await asyncio.shield(self.joining)
+
+    async def settled(self) -> Bot | None:
+        """Like :meth:`joined`, with None for a failed join."""
+        try:
+            return await self.joined()
+        except Exception:
+            return None
+
+
 @dataclass(eq=False)
 class Session:
     sid: str
@@ -41,7 +63,8 @@ class Session:
     voice: Voice | None = None
     token_room: str | None = None  # the room of the last livekit_token reply
     room: str | None = None  # the room voice is live in
-    bot: Bot | None = None
+    bot: Bot | None = None  # the bot of ``room``
+    warm_bot: WarmBot | None = None  # joining ``token_room`` ahead of livekit_join (LK-11)
     detector: UtteranceDetector | None = None
     utterances: int = 0
     messages: int = 0
