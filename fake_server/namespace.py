@@ -54,14 +54,9 @@ class SdkNamespace:
         session = Session(sid)
         self.engine.sessions[sid] = session
         self.engine.events.record(sid, None, "in", "connect", auth)
-        if auth:  # CONN-2: decided now, so events right after CONNECT find the session open ...
-            reply = self.authenticate(session, auth)
-            session.spawn(self._send_after_ack(session, *reply))  # ... but sent once CONNECT is acked
+        if auth:  # CONN-2; the server runs with always_connect, so CONNECT is acked already
+            await self.engine.emit(session, *self.authenticate(session, auth))
         return True
-
-    async def _send_after_ack(self, session: Session, name: str, payload: dict[str, Any]) -> None:
-        await asyncio.sleep(0.005)  # the client drops events that arrive before its CONNECT ack
-        await self.engine.emit(session, name, payload)
 
     async def on_disconnect(self, sid: str, *_reason: Any) -> None:
         session = self.engine.sessions.get(sid)
