@@ -11,15 +11,14 @@ import numpy as np
 from livekit import rtc
 
 from fake_server.stt import SttEvent, UtteranceDetector
+from fake_server.tokens import STATE_ATTRIBUTE
 from fake_server.voice_synth import synthesize
 
-__all__ = ["INITIAL_ATTRIBUTES", "Bot"]
+__all__ = ["Bot"]
 
 log = logging.getLogger("fake_server.bot")
 SAMPLE_RATE = 48000
 FRAME_SAMPLES = SAMPLE_RATE // 100  # 10 ms
-STATE_ATTRIBUTE = "estuary.state"
-INITIAL_ATTRIBUTES = {STATE_ATTRIBUTE: "idle"}  # LK-10, granted in the bot's token
 
 
 class Bot:
@@ -46,8 +45,7 @@ class Bot:
     async def join(self, url: str, token: str, timeout: float = 10.0) -> None:
         """Connect and publish the voice track: after this the bot is heard-able (LK-6).
 
-        ``token`` should carry ``estuary.state: idle`` (see :data:`INITIAL_ATTRIBUTES`): set in the
-        token, the attribute costs no round trip of its own.
+        ``token`` (tokens.bot_token) already sets ``estuary.state`` to idle: no round trip for it here.
         """
         await asyncio.wait_for(self.room.connect(url, token), timeout)
         track = rtc.LocalAudioTrack.create_audio_track("bot-voice", self.source)

@@ -18,6 +18,7 @@ from typing import Any
 import socketio
 from livekit import api
 
+from fake_server.bot_host import BotError, BotHost
 from fake_server.eventlog import EventLog
 from fake_server.misbehaviour import Misbehaviour
 from fake_server.sessions import Session, WarmBot
@@ -60,6 +61,7 @@ class Engine:
         self.rooms: set[str] = set()
         self.closed = False
         self._lk_api: api.LiveKitAPI | None = None
+        self.bots = BotHost()
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -80,6 +82,7 @@ class Engine:
         for session in list(self.sessions.values()):
             await self.release_voice(session)
         self.closed = True  # sockets closing after this must not open a new API session
+        await self.bots.aclose()
         if self._lk_api is not None:
             await self._lk_api.aclose()
             self._lk_api = None
@@ -195,7 +198,10 @@ class Engine:
             if self.bad(session).bot_silent:
                 return
             await self.emit(session, "bot_voice", {"message_id": message_id, "chunk_index": 0, "is_livekit": True})
-            await session.bot.speak(text)
+            try:
+                await session.bot.speak(text)
+            except BotError as exc:  # the reply itself went out; its voice is lost
+                log.warning("the bot of %s could not speak: %s", session.session_id, exc)
         else:
             await self._bot_voice_audio(session, text, message_id)
 

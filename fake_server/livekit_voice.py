@@ -6,13 +6,11 @@ import asyncio
 import logging
 from typing import Any
 
-from livekit import api
-
-from fake_server.bot import INITIAL_ATTRIBUTES, Bot
+from fake_server.bot_host import RemoteBot
 from fake_server.engine import Engine
 from fake_server.sessions import Session, WarmBot
 from fake_server.stt import SttEvent
-from fake_server.tokens import mint
+from fake_server.tokens import bot_token, mint
 
 __all__ = ["LiveKitVoice"]
 
@@ -95,39 +93,23 @@ class LiveKitVoice:
             return
         await engine.emit(session, "livekit_ready", {"room": f"{room}-wrong" if bad.ready_wrong_room else room})
 
-    async def _start_bot(self, session: Session, room: str) -> Bot:
+    async def _start_bot(self, session: Session, room: str) -> RemoteBot:
         engine = self.engine
         livekit = engine.settings.livekit
         assert livekit is not None and session.player_id is not None
-        bad = engine.bad(session)
 
         async def on_speech(event: SttEvent) -> None:
             await engine.heard(session, event)
 
-        bot = Bot(
-            identity=f"bot-{session.session_id}",
+        identity = f"bot-{session.session_id}"
+        return await engine.bots.join(
+            url=livekit.ws_url,
+            token=bot_token(livekit, identity=identity, room=room),
+            identity=identity,
             listen_to=session.player_id,
-            on_speech=None if bad.bot_deaf else on_speech,
+            on_speech=None if engine.bad(session).bot_deaf else on_speech,
             pitch=engine.settings.bot_pitch_hz,
         )
-        token = (
-            api.AccessToken(livekit.api_key, livekit.api_secret)
-            .with_identity(bot.identity)
-            .with_attributes(INITIAL_ATTRIBUTES)
-            .with_grants(
-                # set_attributes (estuary.state, LK-10) needs the right to update its own metadata
-                api.VideoGrants(
-                    room_join=True, room=room, can_publish=True, can_subscribe=True, can_update_own_metadata=True
-                )
-            )
-            .to_jwt()
-        )
-        try:
-            await bot.join(livekit.ws_url, token)
-        except BaseException:
-            await bot.leave()
-            raise
-        return bot
 
     async def on_leave(self, session: Session, _payload: Any) -> None:
         await self.engine.release_voice(session)

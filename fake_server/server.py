@@ -156,6 +156,8 @@ class FakeEstuaryServer:
             raise
         self.port = sock.getsockname()[1]
         await web.SockSite(runner, sock).start()
+        if self.settings.livekit is not None:
+            await engine.bots.start()  # not awaited to readiness: early requests wait in its pipe
         self._engine, self._runner = engine, runner
         self._watchdog = asyncio.ensure_future(self._watch_idle())
 

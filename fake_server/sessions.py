@@ -12,7 +12,7 @@ from fake_server.auth import DEFAULT_SAMPLE_RATE
 from fake_server.stt import UtteranceDetector
 
 if TYPE_CHECKING:
-    from fake_server.bot import Bot
+    from fake_server.bot_host import RemoteBot
 
 __all__ = ["Session", "SessionView", "WarmBot"]
 
@@ -35,16 +35,16 @@ class WarmBot:
     """A bot joining ``room`` before the client asked it to (``livekit_join``)."""
 
     room: str
-    joining: asyncio.Task[Bot]
+    joining: asyncio.Task[RemoteBot]
 
-    async def joined(self) -> Bot:
+    async def joined(self) -> RemoteBot:
         """The bot once its join has ended; raises what the join raised (the bot then left by itself).
 
         Shielded: a Room.connect cut short leaves a native room with no handle, so it always runs out.
         """
         return await asyncio.shield(self.joining)
 
-    async def settled(self) -> Bot | None:
+    async def settled(self) -> RemoteBot | None:
         """Like :meth:`joined`, with None for a failed join."""
         try:
             return await self.joined()
@@ -63,7 +63,7 @@ class Session:
     voice: Voice | None = None
     token_room: str | None = None  # the room of the last livekit_token reply
     room: str | None = None  # the room voice is live in
-    bot: Bot | None = None  # the bot of ``room``
+    bot: RemoteBot | None = None  # the bot of ``room``
     warm_bot: WarmBot | None = None  # joining ``token_room`` ahead of livekit_join (LK-11)
     detector: UtteranceDetector | None = None
     utterances: int = 0

@@ -11,9 +11,10 @@ from livekit import api
 
 from fake_server.misbehaviour import Misbehaviour
 
-__all__ = ["LiveKitConfig", "TokenReply", "mint", "unreachable_url"]
+__all__ = ["STATE_ATTRIBUTE", "LiveKitConfig", "TokenReply", "bot_token", "mint", "unreachable_url"]
 
 EXPIRED_BY_SECONDS = 120  # livekit-server allows 60 s of clock leeway
+STATE_ATTRIBUTE = "estuary.state"  # the bot's speaking/idle participant attribute (LK-10)
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,17 @@ def mint(
     )
     url = unreachable_url() if bad.token_unreachable_url else config.ws_url
     return TokenReply(token=token, url=url, room=room)
+
+
+def bot_token(config: LiveKitConfig, *, identity: str, room: str) -> str:
+    """The bot's token: ``room`` only, starting ``idle`` (no round trip to set it), free to change that."""
+    grants = api.VideoGrants(
+        room_join=True, room=room, can_publish=True, can_subscribe=True, can_update_own_metadata=True
+    )
+    return (
+        api.AccessToken(config.api_key, config.api_secret)
+        .with_identity(identity)
+        .with_attributes({STATE_ATTRIBUTE: "idle"})
+        .with_grants(grants)
+        .to_jwt()
+    )

@@ -1,0 +1,166 @@
+"""The server's side of the bot worker process: start it, send it requests, hear what its bots hear.
+
+The bots themselves (fake_server.bot) run in ``python -m fake_server.bot_worker``; see that
+module for why, and for the line protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fake_server.stt import SttEvent
+from fake_server.voice_synth import MAX_SECONDS
+
+__all__ = ["BotError", "BotHost", "RemoteBot"]
+
+log = logging.getLogger("fake_server.bot_host")
+JOIN_BOUND = 15.0  # the bot's own connect bound is 10 s
+SPEAK_BOUND = MAX_SECONDS + 10.0
+LEAVE_BOUND = 10.0
+EXIT_BOUND = 10.0
+OnSpeech = Callable[[SttEvent], Awaitable[None]]
+
+
+class BotError(RuntimeError):
+    """A bot request failed, or the worker process is gone; the message says which and why."""
+
+
+class RemoteBot:
+    """One bot in the worker: ``speak`` and ``leave``, like an in-process bot."""
+
+    def __init__(self, host: BotHost, name: str, identity: str) -> None:
+        self.host = host
+        self.name = name
+        self.identity = identity
+
+    async def speak(self, text: str) -> None:
+        """Say ``text`` on the bot's track; returns when it was said (or the bot left meanwhile)."""
+        await self.host.request("speak", SPEAK_BOUND, bot=self.name, text=text)
+
+    async def leave(self) -> None:
+        self.host.listeners.pop(self.name, None)
+        with contextlib.suppress(BotError):  # a worker that is gone took its bots with it
+            await self.host.request("leave", LEAVE_BOUND, bot=self.name)
+
+
+class BotHost:
+    """Starts the worker on :meth:`start` (again if it died) and matches replies to requests."""
+
+    def __init__(self) -> None:
+        self.listeners: dict[str, OnSpeech] = {}
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._ids = itertools.count(1)
+        self._names = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Spawn the worker unless it runs; requests written before it is up wait in the pipe."""
+        if self._process is not None and self._process.returncode is None:
+            return
+        env = dict(os.environ)
+        # The worker must import this very fake_server, wherever the parent found it.
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fake_server.bot_worker",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        self._reader = asyncio.ensure_future(self._read(self._process))
+
+    async def join(
+        self, *, url: str, token: str, identity: str, listen_to: str, on_speech: OnSpeech | None, pitch: float
+    ) -> RemoteBot:
+        """A bot in the room of ``token``, publishing its voice; ``on_speech`` hears ``listen_to``."""
+        await self.start()
+        bot = RemoteBot(self, f"bot{next(self._names)}", identity)
+        if on_speech is not None:
+            self.listeners[bot.name] = on_speech
+        try:
+            await self.request(
+                "join", JOIN_BOUND, bot=bot.name, url=url, token=token, identity=identity,
+                listen_to=listen_to, deaf=on_speech is None, pitch=pitch,
+            )  # fmt: skip
+        except BaseException:
+            # Also when we gave up waiting: the worker may still get the bot in, so it must leave.
+            self._background(bot.leave())
+            raise
+        return bot
+
+    def _background(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def request(self, op: str, bound: float, **fields: Any) -> None:
+        process = self._process
+        if process is None or process.stdin is None or process.returncode is not None:
+            raise BotError(f"bot {op}: the bot worker is not running")
+        request_id = next(self._ids)
+        reply = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = reply
+        try:
+            process.stdin.write(json.dumps({"id": request_id, "op": op, **fields}).encode() + b"\n")
+            await process.stdin.drain()
+            await asyncio.wait_for(reply, bound)
+        except TimeoutError:
+            raise BotError(f"bot {op}: no reply from the bot worker within {bound:.0f} s") from None
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise BotError(f"bot {op}: the bot worker is gone ({exc})") from exc
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def _read(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            message = json.loads(line)
+            if "heard" in message:
+                listener = self.listeners.get(message["bot"])
+                if listener is not None:
+                    try:
+                        await listener(SttEvent(**message["heard"]))
+                    except Exception:  # one session's trouble must not stop the replies to all
+                        log.exception("handling what bot %s heard", message["bot"])
+                continue
+            reply = self._pending.get(message["id"])
+            if reply is None or reply.done():
+                continue
+            if message.get("ok"):
+                reply.set_result(None)
+            else:
+                reply.set_exception(BotError(message.get("error", "the bot worker gave no reason")))
+        code = await process.wait()
+        for reply in self._pending.values():
+            if not reply.done():
+                reply.set_exception(BotError(f"the bot worker exited (code {code})"))
+        if code != 0:
+            log.warning("the bot worker exited with code %s", code)
+
+    async def aclose(self) -> None:
+        """Close the worker's stdin: its bots leave and it exits; killed if it takes too long."""
+        process, reader = self._process, self._reader
+        self._process = self._reader = None
+        self.listeners.clear()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), EXIT_BOUND)
+        except TimeoutError:
+            log.warning("the bot worker did not exit within %.0f s of its stdin closing; killing it", EXIT_BOUND)
+            process.kill()
+            await process.wait()
+        if reader is not None:
+            await asyncio.gather(reader, return_exceptions=True)
