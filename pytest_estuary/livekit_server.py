@@ -141,6 +141,13 @@ def render_config(
             "  use_external_ip: false",
             f"  node_ip: {node_ip}",
             "  enable_loopback_candidate: true",
+            # One ICE socket, on the node IP. Without this filter livekit-server opens the UDP mux on
+            # every local address and rewrites all their candidates to node_ip; a fresh server then
+            # sometimes answers ICE from the socket of another address, which no client accepts,
+            # and every connect to it fails (seen in about 1 in 6 server starts).
+            "  ips:",
+            "    includes:",
+            f"      - {node_ip}/32",
             "  stun_servers:",
             f"    - {node_ip}:{udp_port}",
             "turn:",
@@ -315,7 +322,8 @@ class LiveKitServer:
         self._workdir = tempfile.TemporaryDirectory(prefix="estuary-livekit-")
         workdir = Path(self._workdir.name)
         api_key = "estuary-" + secrets.token_hex(4)
-        api_secret = secrets.token_urlsafe(36)  # >= 32 characters: PyJWT warns below that
+        # hex: >= 32 characters (PyJWT warns below that), and never read as an option or YAML syntax
+        api_secret = secrets.token_hex(24)
         http_port = free_port()
         self.config_text = render_config(
             http_port=http_port,
@@ -399,7 +407,7 @@ class LiveKitServer:
         if not self.compose_file().is_file():
             raise LiveKitServerError(f"compose file {self.compose_file()} not found")
         api_key = "estuary-" + secrets.token_hex(4)
-        api_secret = secrets.token_urlsafe(36)
+        api_secret = secrets.token_hex(24)
         http_port = free_port()
         project = "estuary-" + secrets.token_hex(3)
         env = dict(os.environ)

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import re
+import socket
 import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
@@ -107,6 +108,31 @@ def test_running_server_config_hands_out_no_outside_stun_or_turn(livekit_server:
     assert "use_external_ip: false" in config, "use_external_ip would ask public STUN for an address"
     node_ip = re.search(r"node_ip: (\S+)", config)
     assert node_ip and inside(node_ip.group(1)), f"node_ip {node_ip and node_ip.group(1)}"
+
+
+def udp_sockets_on(port: int) -> list[str]:
+    """Local addresses of the UDP sockets bound to ``port`` in this network namespace."""
+    found = []
+    for table, family in (("/proc/net/udp", socket.AF_INET), ("/proc/net/udp6", socket.AF_INET6)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            address, bound_port = line.split()[1].split(":")
+            if int(bound_port, 16) == port:
+                raw = bytes.fromhex(address)
+                # /proc prints each 32-bit word in host (little-endian) order
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.append(socket.inet_ntop(family, words))
+    return found
+
+
+def test_the_ice_port_is_bound_on_the_node_ip_only(livekit_server: LiveKitCredentials) -> None:
+    """livekit-server's UDP mux opens one socket per local address and rewrites every candidate to
+    node_ip; with more than one socket a fresh server sometimes answered ICE from the wrong one and
+    no client could connect to it. The config's IP filter leaves exactly one."""
+    config = running_server_config(livekit_server)
+    udp_port = re.search(r"udp_port: (\d+)", config)
+    node_ip = re.search(r"node_ip: (\S+)", config)
+    assert udp_port and node_ip, config
+    assert udp_sockets_on(int(udp_port.group(1))) == [node_ip.group(1)]
 
 
 @pytest.mark.asyncio
