@@ -166,14 +166,11 @@ def main() -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     with LiveKitServer() as lk:
-        command = [
-            sys.executable, "-m", "fake_server", "--livekit-url", lk.url,
-            "--livekit-api-key", lk.api_key, "--livekit-api-secret", lk.api_secret,
-            # The target is the Socket.IO handshake and token minting; with warm-up each token
-            # would also start a WebRTC bot (that cost is bench/voice_handshake.py's subject).
-            "--no-bot-warmup",
-        ]  # fmt: skip
-        server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        # The target is the Socket.IO handshake and token minting; with warm-up each token
+        # would also start a WebRTC bot (that cost is bench/voice_handshake.py's subject).
+        command = [sys.executable, "-m", "fake_server", "--no-bot-warmup"]
+        env = dict(os.environ, LIVEKIT_URL=lk.url, LIVEKIT_API_KEY=lk.api_key, LIVEKIT_API_SECRET=lk.api_secret)
+        server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
         try:
             assert server.stdout is not None
             info = json.loads(server.stdout.readline())

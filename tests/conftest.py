@@ -31,13 +31,14 @@ def standalone_fake(livekit_server: LiveKitCredentials) -> Iterator[Callable[...
     def start(misbehave: dict[str, Any] | None = None, transcripts: list[str] | None = None) -> dict[str, Any]:
         command = [
             sys.executable, "-m", "fake_server",
-            "--livekit-url", livekit_server.url,
-            "--livekit-api-key", livekit_server.api_key,
-            "--livekit-api-secret", livekit_server.api_secret,
             "--misbehave", json.dumps(misbehave or {}),
             "--transcripts", json.dumps(transcripts or []),
         ]  # fmt: skip
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # The credentials travel in the environment: not on a command line (ps shows those),
+        # and a secret that starts with "-" would read as an option there.
+        env = dict(os.environ, LIVEKIT_URL=livekit_server.url, LIVEKIT_API_KEY=livekit_server.api_key,
+                   LIVEKIT_API_SECRET=livekit_server.api_secret)  # fmt: skip
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         processes.append(process)
         info: dict[str, Any] = json.loads(_first_line(process, STARTUP_TIMEOUT))
         return info
