@@ -4,6 +4,7 @@
   room connect, publish, livekit_join → livekit_ready);
 - the same run's floor: a bare ``livekit.rtc`` connect + microphone publish to the same server,
   interleaved with the client runs so both see the same machine state; ratio = p50 / floor p50;
+  beside it, for diagnosis, a pair floor: the same while a second bare peer joins that room;
 - mouth to ear: end of a synthetic utterance → first audible bot audio, for LiveKit and WebSocket.
 
 Starts its own livekit-server and fake Estuary server. Run inside the network namespace:
@@ -29,6 +30,9 @@ from pytest_estuary.client import EstuaryClient, SyntheticAudioInput
 from pytest_estuary.livekit_server import LiveKitCredentials, LiveKitServer
 
 STT_ENDPOINT_SECONDS = 0.4  # the fake STT needs this much quiet to end an utterance
+# After each handshake the fake server puts a new standby bot in a fresh room (~0.15 s of work);
+# the floor is measured after it, so that neither run pays for the other's joins.
+STANDBY_SETTLE = 0.5
 
 
 def pct(values: list[float], q: float) -> float:
@@ -45,9 +49,9 @@ def first_after(client: EstuaryClient, event: str, since: float) -> float:
     return next(e.t for e in client.history if e.event == event and e.t >= since)
 
 
-async def bare_connect_publish(creds: LiveKitCredentials) -> float:
+async def bare_connect_publish(creds: LiveKitCredentials, room_name: str | None = None) -> float:
     """The floor: what any LiveKit client must do to be in a room with a microphone track."""
-    room_name = f"floor-{uuid.uuid4().hex[:8]}"
+    room_name = room_name or f"floor-{uuid.uuid4().hex[:8]}"
     token = (api.AccessToken(creds.api_key, creds.api_secret).with_identity(f"floor-{uuid.uuid4().hex[:6]}")
              .with_grants(api.VideoGrants(room_join=True, room=room_name)).to_jwt())
     room = rtc.Room()
@@ -59,6 +63,14 @@ async def bare_connect_publish(creds: LiveKitCredentials) -> float:
     took = time.monotonic() - started
     await room.disconnect()
     await source.aclose()
+    return took
+
+
+async def bare_pair_connect_publish(creds: LiveKitCredentials) -> float:
+    """Diagnosis, not the target's floor: the same, while a second bare participant joins the same
+    room at the same moment, as the warm bot does during a handshake (LiveKit work only)."""
+    room_name = f"pair-{uuid.uuid4().hex[:8]}"
+    took, _ = await asyncio.gather(bare_connect_publish(creds, room_name), bare_connect_publish(creds, room_name))
     return took
 
 
@@ -104,10 +116,13 @@ async def main(runs: int, round_trips: int) -> dict[str, Any]:
         for _ in range(2):  # warm-up: first connections pay one-time costs on both sides
             await client_handshake(client)
             await bare_connect_publish(creds)
-        handshakes, floors = [], []
+        handshakes, floors, pairs = [], [], []
         for _ in range(runs):
             handshakes.append(await client_handshake(client))
+            await asyncio.sleep(STANDBY_SETTLE)
             floors.append(await bare_connect_publish(creds))
+            pairs.append(await bare_pair_connect_publish(creds))
+            await asyncio.sleep(STANDBY_SETTLE)
         await client.disconnect()
         trips: dict[str, Any] = {}
         for transport in ("livekit", "websocket"):
@@ -127,13 +142,17 @@ async def main(runs: int, round_trips: int) -> dict[str, Any]:
                       for part in ("token_reply", "connect", "publish", "join_to_ready")},
             "floor_bare_connect_publish": summary(floors),
             "ratio_p50": round(pct(to_ready, 0.5) / floor_p50, 2),
+            "pair_floor_bare_connect_publish_beside_a_joining_peer": summary(pairs),
+            "ratio_p50_to_pair_floor": round(pct(to_ready, 0.5) / pct(pairs, 0.5), 2),
             "ratio_target": 1.3,
             # the client's own steps (token reply + connect + publish), i.e. without the server's bot join
             "client_steps_ratio_p50": round(
                 pct([h["token_reply"] + h["connect"] + h["publish"] for h in handshakes], 0.5) / floor_p50, 2
             ),
             "mouth_to_ear": trips,
-            "notes": "to_ready includes the server's bot joining the room after livekit_join (protocol step 5); "
+            "notes": "the fake server's standby bot is in the room before the token reply (LK-11); "
+                     "the pair floor is a bare connect+publish while a second bare peer joins the same room, "
+                     "what a bot joining during the handshake costs on 2 cores; "
                      "mouth_to_ear includes the fake STT's 400 ms end-of-utterance silence",
             "stdev_ms": round(statistics.pstdev(to_ready) * 1000, 1),
         }

@@ -22,13 +22,16 @@ FRAME_SAMPLES = SAMPLE_RATE // 100  # 10 ms
 
 
 class Bot:
-    """``bot-<session_id>`` in a room; ``on_speech`` is called with each utterance event it hears."""
+    """A bot in a room; ``on_speech`` is called with each utterance event heard from ``listen_to``.
+
+    A standby bot joins with no one to listen to, and is given its client by :meth:`serve`.
+    """
 
     def __init__(
         self,
         *,
         identity: str,
-        listen_to: str,
+        listen_to: str | None,
         on_speech: Callable[[SttEvent], Awaitable[None]] | None,
         pitch: float,
     ) -> None:
@@ -51,6 +54,17 @@ class Bot:
         track = rtc.LocalAudioTrack.create_audio_track("bot-voice", self.source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         await self.room.local_participant.publish_track(track, options)
+
+    async def serve(
+        self, listen_to: str, on_speech: Callable[[SttEvent], Awaitable[None]] | None, attributes: dict[str, str]
+    ) -> None:
+        """Listen to ``listen_to`` from now on (tracks already subscribed too); publish ``attributes``."""
+        self.listen_to, self.on_speech = listen_to, on_speech
+        participant = self.room.remote_participants.get(listen_to)
+        for publication in participant.track_publications.values() if participant else ():
+            if publication.track is not None and publication.subscribed:
+                self._on_track(publication.track, publication, participant)  # type: ignore[arg-type]
+        await self.room.local_participant.set_attributes(attributes)
 
     def _on_track(self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant) -> None:
         if self.on_speech is None or track.kind != rtc.TrackKind.KIND_AUDIO or participant.identity != self.listen_to:

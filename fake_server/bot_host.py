@@ -20,7 +20,7 @@ from typing import Any
 from fake_server.stt import SttEvent
 from fake_server.voice_synth import MAX_SECONDS
 
-__all__ = ["BotError", "BotHost", "RemoteBot"]
+__all__ = ["BotError", "BotHost", "OnSpeech", "RemoteBot"]
 
 log = logging.getLogger("fake_server.bot_host")
 JOIN_BOUND = 15.0  # the bot's own connect bound is 10 s
@@ -41,6 +41,20 @@ class RemoteBot:
         self.host = host
         self.name = name
         self.identity = identity
+        self._process = host._process
+
+    @property
+    def alive(self) -> bool:
+        """False once the worker it lived in is gone (a replacement worker does not know it)."""
+        return self._process is not None and self._process is self.host._process and self._process.returncode is None
+
+    async def serve(self, listen_to: str, on_speech: OnSpeech | None, attributes: dict[str, str]) -> None:
+        """A standby bot starts serving a client: it hears ``listen_to`` and shows ``attributes``."""
+        if on_speech is not None:
+            self.host.listeners[self.name] = on_speech
+        await self.host.request(
+            "serve", JOIN_BOUND, bot=self.name, listen_to=listen_to, deaf=on_speech is None, attributes=attributes
+        )
 
     async def speak(self, text: str) -> None:
         """Say ``text`` on the bot's track; returns when it was said (or the bot left meanwhile)."""
@@ -64,6 +78,12 @@ class BotHost:
         self._names = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id while it runs."""
+        process = self._process
+        return process.pid if process is not None and process.returncode is None else None
+
     async def start(self) -> None:
         """Spawn the worker unless it runs; requests written before it is up wait in the pipe."""
         if self._process is not None and self._process.returncode is None:
@@ -79,12 +99,15 @@ class BotHost:
         self._reader = asyncio.ensure_future(self._read(self._process))
 
     async def join(
-        self, *, url: str, token: str, identity: str, listen_to: str, on_speech: OnSpeech | None, pitch: float
+        self, *, url: str, token: str, identity: str, listen_to: str | None, on_speech: OnSpeech | None, pitch: float
     ) -> RemoteBot:
-        """A bot in the room of ``token``, publishing its voice; ``on_speech`` hears ``listen_to``."""
+        """A bot in the room of ``token``, publishing its voice; ``on_speech`` hears ``listen_to``.
+
+        With ``listen_to`` None it is a standby bot, waiting for :meth:`RemoteBot.serve`.
+        """
         await self.start()
         bot = RemoteBot(self, f"bot{next(self._names)}", identity)
-        if on_speech is not None:
+        if on_speech is not None and listen_to is not None:
             self.listeners[bot.name] = on_speech
         try:
             await self.request(

@@ -6,10 +6,12 @@ clients, and under load that process stopped doing ICE altogether. Here the bots
 and one loop to themselves; the server drives them with JSON lines (see BotHost).
 
 stdin, one request a line: ``{"id", "op": "join", "bot", "url", "token", "identity",
-"listen_to", "deaf", "pitch"}``, ``{"id", "op": "speak", "bot", "text"}``, ``{"id", "op":
-"leave", "bot"}``. stdout: ``{"id", "ok": true}`` or ``{"id", "error"}`` per request, and
-``{"bot", "heard": {"kind", "seconds"}}`` for each utterance event a bot hears. End of stdin
-(the server stopped or died) makes every bot leave, then the worker exits.
+"listen_to" (null for a standby bot), "deaf", "pitch"}``, ``{"id", "op": "serve", "bot",
+"listen_to", "deaf", "attributes"}`` (a standby bot starts serving a client), ``{"id", "op":
+"speak", "bot", "text"}``, ``{"id", "op": "leave", "bot"}``. stdout: ``{"id", "ok": true}`` or
+``{"id", "error"}`` per request, and ``{"bot", "heard": {"kind", "seconds"}}`` for each
+utterance event a bot hears. End of stdin (the server stopped or died) makes every bot leave,
+then the worker exits.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 from fake_server.bot import Bot
@@ -58,6 +61,8 @@ class Worker:
             op = request["op"]
             if op == "join":
                 await self.join(request)
+            elif op == "serve":
+                await self.serve(request)
             elif op == "speak":
                 await self.speak(request["bot"], request["text"])
             elif op == "leave":
@@ -69,16 +74,19 @@ class Worker:
             reply["error"] = _JWT.sub("…", f"{type(exc).__name__}: {exc}")
         self.send(reply)
 
-    async def join(self, request: dict[str, Any]) -> None:
-        name = request["bot"]
-
+    def _hearing(self, name: str, deaf: bool) -> Callable[[SttEvent], Awaitable[None]] | None:
         async def heard(event: SttEvent) -> None:
             self.send({"bot": name, "heard": {"kind": event.kind, "seconds": event.seconds}})
 
+        return None if deaf else heard
+
+    async def join(self, request: dict[str, Any]) -> None:
+        name = request["bot"]
+        listen_to = request.get("listen_to")
         bot = Bot(
             identity=request["identity"],
-            listen_to=request["listen_to"],
-            on_speech=None if request["deaf"] else heard,
+            listen_to=listen_to,
+            on_speech=self._hearing(name, request["deaf"]) if listen_to else None,
             pitch=float(request["pitch"]),
         )
         self.bots[name] = bot
@@ -92,10 +100,18 @@ class Worker:
             await bot.leave()
             raise
 
-    async def speak(self, name: str, text: str) -> None:
+    async def serve(self, request: dict[str, Any]) -> None:
+        name = request["bot"]
+        await self.bot(name).serve(request["listen_to"], self._hearing(name, request["deaf"]), request["attributes"])
+
+    def bot(self, name: str) -> Bot:
         bot = self.bots.get(name)
         if bot is None:
             raise LookupError(f"no bot {name!r} (it left, or never joined)")
+        return bot
+
+    async def speak(self, name: str, text: str) -> None:
+        bot = self.bot(name)
         task = asyncio.ensure_future(bot.speak(text))
         self.speeches.setdefault(name, set()).add(task)
         try:

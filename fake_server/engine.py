@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ log = logging.getLogger("fake_server")
 NAMESPACE = "/sdk"
 CHUNK_DELAY = 0.005  # between streamed chunks: a stream, yet a fast one
 BOT_VOICE_CHUNK_SECONDS = 0.2
+DELETE_BOUND = 3.0  # a LiveKit server that accepts and never answers must not hold up a shutdown
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,12 @@ class Engine:
         self.brain = Brain()
         self.transcripts = Transcripts()
         self.rooms: set[str] = set()
+        self.closing = False
         self.closed = False
         self._lk_api: api.LiveKitAPI | None = None
         self.bots = BotHost()
+        self.standby: WarmBot | None = None  # a bot waiting in a fresh room for the next voice start
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -78,11 +83,23 @@ class Engine:
             self._lk_api = api.LiveKitAPI(lk.http_url, lk.api_key, lk.api_secret)
         return self._lk_api
 
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run work that belongs to no session; awaited by :meth:`aclose`."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def aclose(self) -> None:
+        """Remove every bot (the worker's exit takes them all at once, joins under way too), delete
+        every room, close the LiveKit API session."""
+        self.closing = True  # no new standby bot from here on
+        await self.bots.aclose()
         for session in list(self.sessions.values()):
             await self.release_voice(session)
+        standby, self.standby = self.standby, None
+        await self.discard_warm_bot(standby)
+        await asyncio.gather(*self._background, return_exceptions=True)
         self.closed = True  # sockets closing after this must not open a new API session
-        await self.bots.aclose()
         if self._lk_api is not None:
             await self._lk_api.aclose()
             self._lk_api = None
@@ -174,7 +191,9 @@ class Engine:
         if self.settings.livekit is None or self.closed:
             return
         try:
-            await self.lk_api().room.delete_room(api.DeleteRoomRequest(room=room))
+            await asyncio.wait_for(self.lk_api().room.delete_room(api.DeleteRoomRequest(room=room)), DELETE_BOUND)
+        except TimeoutError:
+            log.warning("the LiveKit server did not delete room %s within %.0f s", room, DELETE_BOUND)
         except Exception as exc:  # a room nobody joined does not exist: nothing to delete
             log.debug("delete_room(%s): %s", room, exc)
 
@@ -237,5 +256,5 @@ class Engine:
         session.spawn(self.reply(session, transcript))
 
     @staticmethod
-    def new_room_name(session: Session) -> str:
-        return f"estuary-{(session.session_id or 'anon')[5:13]}-{secrets.token_hex(3)}"
+    def new_room_name() -> str:
+        return f"estuary-{secrets.token_hex(6)}"

@@ -30,7 +30,8 @@ class SdkNamespace:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        livekit, websocket = LiveKitVoice(engine), WebSocketVoice(engine)
+        self.livekit = livekit = LiveKitVoice(engine)
+        websocket = WebSocketVoice(engine)
         self.handlers: dict[str, Handler] = {
             "authenticate": self.on_authenticate,
             "text": self.on_text,

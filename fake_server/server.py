@@ -140,7 +140,7 @@ class FakeEstuaryServer:
             async_mode="aiohttp", cors_allowed_origins="*", async_handlers=False, always_connect=True
         )
         engine = Engine(sio, self.settings, self.events)
-        SdkNamespace(engine)
+        namespace = SdkNamespace(engine)
         app = web.Application()
         sio.attach(app)
         add_control_routes(app, self)
@@ -158,6 +158,7 @@ class FakeEstuaryServer:
         await web.SockSite(runner, sock).start()
         if self.settings.livekit is not None:
             await engine.bots.start()  # not awaited to readiness: early requests wait in its pipe
+            namespace.livekit.fill_standby()
         self._engine, self._runner = engine, runner
         self._watchdog = asyncio.ensure_future(self._watch_idle())
 
@@ -280,7 +281,7 @@ class FakeEstuaryServer:
         return len(chosen)
 
     def live_rooms(self) -> list[str]:
-        """This server's rooms that still exist on the LiveKit server."""
+        """This server's rooms that still exist on the LiveKit server, but the standby bot's."""
         return self._call(self.alive_rooms())
 
     async def alive_rooms(self) -> list[str]:
@@ -290,7 +291,8 @@ class FakeEstuaryServer:
         if engine.settings.livekit is None:
             return []
         listed = await engine.lk_api().room.list_rooms(api.ListRoomsRequest())
-        return sorted(r.name for r in listed.rooms if r.name.startswith("estuary-"))
+        standby = engine.standby.room if engine.standby is not None else None
+        return sorted(r.name for r in listed.rooms if r.name.startswith("estuary-") and r.name != standby)
 
     # -- idle timeouts ------------------------------------------------------------------------
 

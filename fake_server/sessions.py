@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from fake_server.bot_host import RemoteBot
 
 __all__ = ["Session", "SessionView", "WarmBot"]
+
+log = logging.getLogger("fake_server.sessions")
 
 Voice = Literal["livekit", "websocket"]
 
@@ -37,10 +40,18 @@ class WarmBot:
     room: str
     joining: asyncio.Task[RemoteBot]
 
+    def __post_init__(self) -> None:
+        self.joining.add_done_callback(self._report)
+
+    def _report(self, joining: asyncio.Task[RemoteBot]) -> None:
+        """Every failed join is logged here, whether or not anyone still waits for it."""
+        if not joining.cancelled() and (error := joining.exception()) is not None:
+            log.warning("a bot could not join room %s: %s", self.room, error)
+
     async def joined(self) -> RemoteBot:
         """The bot once its join has ended; raises what the join raised (the bot then left by itself).
 
-        Shielded: a Room.connect cut short leaves a native room with no handle, so it always runs out.
+        Shielded: whoever waits may give up, the join still runs out and its bot is still discarded.
         """
         return await asyncio.shield(self.joining)
 

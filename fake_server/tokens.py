@@ -11,10 +11,19 @@ from livekit import api
 
 from fake_server.misbehaviour import Misbehaviour
 
-__all__ = ["STATE_ATTRIBUTE", "LiveKitConfig", "TokenReply", "bot_token", "mint", "unreachable_url"]
+__all__ = [
+    "SESSION_ATTRIBUTE",
+    "STATE_ATTRIBUTE",
+    "LiveKitConfig",
+    "TokenReply",
+    "bot_token",
+    "mint",
+    "unreachable_url",
+]
 
 EXPIRED_BY_SECONDS = 120  # livekit-server allows 60 s of clock leeway
 STATE_ATTRIBUTE = "estuary.state"  # the bot's speaking/idle participant attribute (LK-10)
+SESSION_ATTRIBUTE = "estuary.session_id"  # the session a bot serves (the fake server's own)
 
 
 @dataclass(frozen=True)
@@ -82,15 +91,16 @@ def mint(
     return TokenReply(token=token, url=url, room=room)
 
 
-def bot_token(config: LiveKitConfig, *, identity: str, room: str) -> str:
-    """The bot's token: ``room`` only, starting ``idle`` (no round trip to set it), free to change that."""
+def bot_token(config: LiveKitConfig, *, identity: str, room: str, attributes: dict[str, str]) -> str:
+    """The bot's token: ``room`` only, with its first ``attributes`` (no round trip to set them), free to
+    change them later."""
     grants = api.VideoGrants(
         room_join=True, room=room, can_publish=True, can_subscribe=True, can_update_own_metadata=True
     )
     return (
         api.AccessToken(config.api_key, config.api_secret)
         .with_identity(identity)
-        .with_attributes({STATE_ATTRIBUTE: "idle"})
+        .with_attributes(attributes)
         .with_grants(grants)
         .to_jwt()
     )

@@ -68,11 +68,19 @@ async def test_lk_microphone_track_published_and_bot_heard(fake: FakeEstuaryServ
     client = make_client(voice_transport="livekit")
     await client.connect()
     await client.start_voice()
+    # publish_track returns on the server's ack; its participant list shows the track a moment later,
+    # once the media path is up, and livekit_ready no longer waits for a bot to join meanwhile.
+    tracks: list[tuple[str, int]] = []
     async with api.LiveKitAPI(livekit_server.url.replace("ws", "http", 1), livekit_server.api_key,
                               livekit_server.api_secret) as lk:
-        people = await lk.room.list_participants(api.ListParticipantsRequest(room=client.room))
-    mine = [p for p in people.participants if p.identity == client.config.player_id]
-    assert mine and [(t.name, t.source) for t in mine[0].tracks] == [("microphone", api.TrackSource.MICROPHONE)]
+        for _ in range(50):
+            people = await lk.room.list_participants(api.ListParticipantsRequest(room=client.room))
+            mine = [p for p in people.participants if p.identity == client.config.player_id]
+            tracks = [(t.name, t.source) for t in mine[0].tracks] if mine else []
+            if tracks:
+                break
+            await asyncio.sleep(0.1)
+    assert tracks == [("microphone", api.TrackSource.MICROPHONE)]
     await client.audio_input.say(audio.utterance(pitch=150))
     heard = await client.wait_for("stt_response", predicate=final, timeout=10, include_past=True)
     assert heard.text == "utterance 1"

@@ -82,7 +82,8 @@ async def test_join_after_warmup_is_ready_with_a_publishing_bot(
     try:
         done = await livekit_handshake(peer, room, timeout=BOUND)
         bot = await room.wait_for_bot_track(timeout=BOUND)
-        assert bot.identity.startswith("bot-sess-")
+        assert bot.identity.startswith("bot-")
+        assert bot.attributes.get("estuary.session_id", "").startswith("sess-")
         assert bot.attributes.get("estuary.state") == "idle"  # from the bot's token, LK-10
         assert await identities(lk, done.room) == sorted([bot.identity, PLAYER])
     finally:
