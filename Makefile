@@ -19,13 +19,8 @@ livekit:
 	@bash scripts/install_livekit_server.sh >/dev/null
 
 # The project's own tests plus the conformance suite, inside a private network namespace.
-# Known issue (README): livekit.rtc can wedge a whole process so that every later room connect in
-# it times out. Failed tests therefore get exactly one more run, in a fresh process, announced;
-# a real failure fails both runs.
 test: setup
-	$(RUN) $(PY) -m pytest $(PYTEST_ARGS) || { \
-		echo "make test: re-running the failed tests once in a fresh process (see README, Known issues)"; \
-		$(RUN) $(PY) -m pytest --last-failed --last-failed-no-failures none $(PYTEST_ARGS); }
+	$(RUN) $(PY) -m pytest $(PYTEST_ARGS)
 
 # The conformance suite against the embedded fake server, with the report.
 conformance: setup

@@ -1,9 +1,9 @@
 """``python -m fake_server.bot_worker``: the process the fake server's bots live in.
 
-livekit.rtc's native layer is shared by everything in a process. With the bots inside the
-server's process, an embedded fake server put a second event loop on it beside the test's own
-clients, and under load that process stopped doing ICE altogether. Here the bots have a process
-and one loop to themselves; the server drives them with JSON lines (see BotHost).
+livekit.rtc's native layer (its threads, its process-wide state) and the bots' audio work then
+stay out of the process that embeds the server, which is usually the test process with clients
+of its own: the bots run on the other core instead of competing for that process's GIL, and
+neither side's WebRTC can disturb the other's. The server drives them with JSON lines (BotHost).
 
 stdin, one request a line: ``{"id", "op": "join", "bot", "url", "token", "identity",
 "listen_to" (null for a standby bot), "deaf", "pitch"}``, ``{"id", "op": "serve", "bot",
