@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-bot-warmup",
         dest="bot_warmup",
         action="store_false",
-        help="the bot joins on livekit_join only, not already on livekit_token (LK-11)",
+        help="no standby bot; the bot joins on livekit_join, not ahead of it (LK-11)",
     )
     parser.add_argument("--transcripts", default="[]", metavar="JSON", help="scripted transcripts, a JSON list")
     parser.add_argument("--replies", default="[]", metavar="JSON", help="scripted replies, a JSON list")

@@ -146,7 +146,11 @@ class BotHost:
     async def _read(self, process: asyncio.subprocess.Process) -> None:
         assert process.stdout is not None
         while line := await process.stdout.readline():
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                log.error("ignoring a bot worker line that is not JSON: %r", line[:80])
+                continue
             if "heard" in message:
                 listener = self.listeners.get(message["bot"])
                 if listener is not None:

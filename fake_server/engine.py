@@ -45,7 +45,7 @@ class EngineSettings:
     session_idle_timeout: float | None = None
     voice_idle_timeout: float | None = None
     bot_pitch_hz: float = BOT_PITCH_HZ
-    bot_warmup: bool = True  # the bot joins on livekit_token (LK-11), not only on livekit_join
+    bot_warmup: bool = True  # a standby bot, and bots in the room before livekit_join (LK-11)
 
 
 class Engine:

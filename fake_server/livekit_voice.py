@@ -47,7 +47,7 @@ class LiveKitVoice:
         session.token_room = room
         stale, session.warm_bot = session.warm_bot, None
         if stale is not None:  # a second token before livekit_join: that room will never be joined
-            session.spawn(engine.discard_warm_bot(stale))
+            engine.spawn(engine.discard_warm_bot(stale))  # not a session task: it must outlive the session
         body = {"token": reply.token, "url": reply.url, "room": reply.room}
         if bad.token_reply_missing:
             body.pop(bad.token_reply_missing, None)
@@ -136,7 +136,7 @@ class LiveKitVoice:
         """Have a bot wait in a fresh room for the next voice start, unless one is there or coming.
 
         A bot already in the room costs the client's connect nothing; one joining beside it costs
-        it a third more on 2 cores (bench/voice_handshake.py).
+        it 20-30 % more on 2 cores (bench/voice_handshake.py, its pair floor).
         """
         engine = self.engine
         if engine.standby is not None or engine.closing or engine.settings.livekit is None:
