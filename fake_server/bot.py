@@ -55,16 +55,17 @@ class Bot:
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         await self.room.local_participant.publish_track(track, options)
 
-    async def serve(
+    def serve(
         self, listen_to: str, on_speech: Callable[[SttEvent], Awaitable[None]] | None, attributes: dict[str, str]
     ) -> None:
-        """Listen to ``listen_to`` from now on (tracks already subscribed too); publish ``attributes``."""
+        """Listen to ``listen_to`` from now on (tracks already subscribed too); publish ``attributes``
+        in the background: they are informational (LK-10), livekit_ready must not wait for them."""
         self.listen_to, self.on_speech = listen_to, on_speech
         participant = self.room.remote_participants.get(listen_to)
         for publication in participant.track_publications.values() if participant else ():
             if publication.track is not None and publication.subscribed:
                 self._on_track(publication.track, publication, participant)  # type: ignore[arg-type]
-        await self.room.local_participant.set_attributes(attributes)
+        self._spawn(self._set_attributes(attributes))
 
     def _on_track(self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant) -> None:
         if self.on_speech is None or track.kind != rtc.TrackKind.KIND_AUDIO or participant.identity != self.listen_to:
@@ -102,9 +103,12 @@ class Bot:
                 await self._set_state("idle")
 
     async def _set_state(self, state: str) -> None:
+        await self._set_attributes({STATE_ATTRIBUTE: state})
+
+    async def _set_attributes(self, attributes: dict[str, str]) -> None:
         if self.room.isconnected():
             with contextlib.suppress(Exception):  # attributes are INFO (LK-10): never fatal
-                await self.room.local_participant.set_attributes({STATE_ATTRIBUTE: state})
+                await self.room.local_participant.set_attributes(attributes)
 
     async def leave(self) -> None:
         for task in list(self._tasks):

@@ -102,7 +102,7 @@ class Worker:
 
     async def serve(self, request: dict[str, Any]) -> None:
         name = request["bot"]
-        await self.bot(name).serve(request["listen_to"], self._hearing(name, request["deaf"]), request["attributes"])
+        self.bot(name).serve(request["listen_to"], self._hearing(name, request["deaf"]), request["attributes"])
 
     def bot(self, name: str) -> Bot:
         bot = self.bots.get(name)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
-from livekit import api
+from livekit import api, rtc
 
 from conformance.handshake import livekit_handshake, request_token
 from conformance.peer import RawPeer
@@ -83,7 +83,8 @@ async def test_join_after_warmup_is_ready_with_a_publishing_bot(
         done = await livekit_handshake(peer, room, timeout=BOUND)
         bot = await room.wait_for_bot_track(timeout=BOUND)
         assert bot.identity.startswith("bot-")
-        assert bot.attributes.get("estuary.session_id", "").startswith("sess-")
+        # a standby bot is told its session after the handshake; the attribute follows on its own
+        await wait_until("the bot's session attribute", lambda: _attribute(bot, "estuary.session_id"))
         assert bot.attributes.get("estuary.state") == "idle"  # from the bot's token, LK-10
         assert await identities(lk, done.room) == sorted([bot.identity, PLAYER])
     finally:
@@ -126,3 +127,7 @@ async def _has_bot(lk: api.LiveKitAPI, room: str) -> bool | list[str]:
 async def _gone(fake: FakeEstuaryServer, room: str) -> bool | list[str]:
     rooms = await asyncio.to_thread(fake.live_rooms)
     return room not in rooms or rooms
+
+
+async def _attribute(participant: rtc.RemoteParticipant, name: str) -> bool | dict[str, str]:
+    return participant.attributes.get(name, "").startswith("sess-") or dict(participant.attributes)
