@@ -131,7 +131,7 @@ class Worker:
         await asyncio.gather(*(self.leave(name) for name in list(self.bots)), return_exceptions=True)
 
 
-async def serve(requests: asyncio.StreamReader, worker: Worker) -> None:
+async def read_requests(requests: asyncio.StreamReader, worker: Worker) -> None:
     handling: set[asyncio.Task[None]] = set()
     while line := await requests.readline():
         try:
@@ -155,7 +155,7 @@ async def amain() -> None:
     loop = asyncio.get_running_loop()
     requests = asyncio.StreamReader(limit=2**20)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(requests), sys.stdin)
-    await serve(requests, Worker(out))
+    await read_requests(requests, Worker(out))
 
 
 def main() -> int:

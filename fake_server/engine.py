@@ -60,7 +60,6 @@ class Engine:
         self.per_player: dict[str, Misbehaviour] = {}
         self.brain = Brain()
         self.transcripts = Transcripts()
-        self.rooms: set[str] = set()
         self.closing = False
         self.closed = False
         self._lk_api: api.LiveKitAPI | None = None
@@ -187,7 +186,6 @@ class Engine:
             await self.delete_room(warm.room)
 
     async def delete_room(self, room: str) -> None:
-        self.rooms.discard(room)
         if self.settings.livekit is None or self.closed:
             return
         try:

@@ -55,7 +55,6 @@ class LiveKitVoice:
         if warm_up:
             # LK-11: the standby bot is in this room already, or a bot joins it while the client
             # connects; either way livekit_join finds it there.
-            engine.rooms.add(room)
             joining = self._serve(standby, session) if standby is not None else self._start_bot(session, room)
             session.warm_bot = WarmBot(room, asyncio.ensure_future(joining))
 
@@ -82,7 +81,6 @@ class LiveKitVoice:
         if session.voice is not None and session.room != room:
             await engine.release_voice(session)
         session.voice, session.room = "livekit", room
-        engine.rooms.add(room)
         if session.bot is not None or bad.no_bot:  # no_bot set after the token: the warm bot must go
             await engine.discard_warm_bot(warm, keep_room=True)
         else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 import pytest_asyncio
@@ -52,9 +52,8 @@ async def identities(lk: api.LiveKitAPI, room: str) -> list[str]:
     return sorted(p.identity for p in listed.participants)
 
 
-async def wait_until(what: str, check: object, bound: float = BOUND) -> None:
+async def wait_until(what: str, check: Callable[[], Awaitable[object]], bound: float = BOUND) -> None:
     """Poll the async ``check`` until it returns True; fail naming ``what`` and the last value."""
-    assert callable(check)
     deadline, last = time.monotonic() + bound, None
     while time.monotonic() < deadline:
         last = await check()
