@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from pytest_estuary import audio
-from pytest_estuary.client.errors import ErrorCode, EstuaryError
+from pytest_estuary.client.errors import ConfigError, ErrorCode, EstuaryError, EventTimeout
 
 __all__ = ["AudioInput", "MicrophoneAudioInput", "Playback", "SyntheticAudioInput", "WavAudioInput", "resample"]
 
@@ -116,10 +116,11 @@ class Playback:
             await asyncio.wait_for(asyncio.shield(segment.done), self.timeout)
         except TimeoutError:
             state = "open" if self._source.is_open else "closed (is voice running?)"
-            raise TimeoutError(
-                f"say(): {len(segment.pcm) / (segment.converted_to or segment.rate):.2f} s of audio was not read "
-                f"within {self.timeout:.1f} s; the input is {state}, {segment.position} of {len(segment.pcm)} "
-                "samples read"
+            seconds = len(segment.pcm) / (segment.converted_to or segment.rate)
+            raise EventTimeout(
+                f"say(): {seconds:.2f} s of audio to be read out",
+                self.timeout,
+                [f"the input {state}", f"{segment.position} of {len(segment.pcm)} samples read"],
             ) from None
 
     def __await__(self) -> Generator[Any, None, None]:
@@ -161,9 +162,9 @@ class SyntheticAudioInput(AudioInput):
     @staticmethod
     def _check(pcm: Any, sample_rate: int) -> None:
         if not isinstance(pcm, np.ndarray) or pcm.ndim != 1:
-            raise TypeError(f"pcm: expected a 1-D numpy int16 array (mono PCM16), got {type(pcm).__name__}")
-        if not isinstance(sample_rate, int) or sample_rate <= 0:
-            raise ValueError(f"sample_rate: expected a positive int (Hz), got {sample_rate!r}")
+            raise ConfigError("pcm", "a 1-D numpy int16 array (mono PCM16)", type(pcm).__name__)
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+            raise ConfigError("sample_rate", "a positive int (Hz)", sample_rate)
 
     async def _open(self, sample_rate: int) -> None:
         return None

@@ -6,6 +6,7 @@ import asyncio
 
 from pytest_estuary import audio
 from pytest_estuary.client.audio_input import resample
+from pytest_estuary.client.errors import EventTimeout
 
 __all__ = ["BotAudio"]
 
@@ -60,9 +61,10 @@ class BotAudio:
         while self._voiced < min_seconds:
             left = deadline - loop.time()
             if left <= 0:
-                raise TimeoutError(
-                    f"timed out after {timeout:.1f} s waiting for {min_seconds:.2f} s of bot audio above "
-                    f"{THRESHOLD_DBFS:.0f} dBFS; heard {self._voiced:.2f} s audible of {self._total:.2f} s received"
+                raise EventTimeout(
+                    f"{min_seconds:.2f} s of bot audio above {THRESHOLD_DBFS:.0f} dBFS",
+                    timeout,
+                    [f"{self._voiced:.2f} s audible of {self._total:.2f} s received"],
                 )
             self._changed.clear()
             try:

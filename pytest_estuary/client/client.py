@@ -13,7 +13,7 @@ from pytest_estuary.client.audio_input import AudioInput, SyntheticAudioInput
 from pytest_estuary.client.bot_audio import BotAudio
 from pytest_estuary.client.config import AuthStyle, ClientConfig
 from pytest_estuary.client.emitter import Callback, Emitter, HistoryEntry
-from pytest_estuary.client.errors import ErrorCode, EstuaryError
+from pytest_estuary.client.errors import ConfigError, ErrorCode, EstuaryError
 from pytest_estuary.client.events import BotVoice, Disconnected, SessionInfo
 from pytest_estuary.client.livekit_voice import LiveKitVoice
 from pytest_estuary.client.selection import load_livekit, select_transport
@@ -255,9 +255,9 @@ class EstuaryClient:
     async def send_text(self, text: str, text_only: bool = False) -> None:
         """Send ``text {text, textOnly}``; replies arrive as bot_response (and bot_voice)."""
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"text: expected a non-empty string, got {text!r}")
+            raise ConfigError("text", "a non-empty string", text)
         if not isinstance(text_only, bool):
-            raise ValueError(f"text_only: expected True or False, got {text_only!r}")
+            raise ConfigError("text_only", "True or False", text_only)
         self._require_connection("send_text()")
         await self._signalling.emit("text", {"text": text, "textOnly": text_only})
 

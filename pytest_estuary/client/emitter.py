@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NamedTuple
 
-from pytest_estuary.client.errors import EventTimeout
+from pytest_estuary.client.errors import ConfigError, EventTimeout
 
 __all__ = ["Callback", "Emitter", "HistoryEntry", "Waiter"]
 
@@ -82,7 +82,7 @@ class Emitter:
 
     def on(self, event: str, callback: Callback) -> None:
         if not callable(callback):
-            raise TypeError(f"on({event!r}, ...): callback must be callable, got {callback!r}")
+            raise ConfigError("callback", f"a callable for on({event!r}, ...)", callback)
         self._listeners.setdefault(event, []).append(callback)
 
     def off(self, event: str, callback: Callback) -> None:

@@ -134,7 +134,9 @@ class Signalling:
         self.session, self._sio = None, None
         if self._auth is not None and not self._auth.done():
             self._auth.set_exception(
-                EstuaryError(ErrorCode.SESSION_ENDED, f"the server closed the socket before session_info ({reason})")
+                EstuaryError(
+                    ErrorCode.CONNECTION_FAILED, f"the server closed the socket before session_info ({reason})"
+                )
             )
         if self._closing:
             return

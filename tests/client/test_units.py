@@ -53,8 +53,8 @@ def test_config_errors_name_field_expectation_and_value(field: str, value: objec
     with pytest.raises(ConfigError) as failure:
         EstuaryClient(**{**GOOD, field: value})
     message = str(failure.value)
-    assert message.startswith(f"{field}: expected") and expected in message and "got" in message
-    assert failure.value.field == field
+    assert message.startswith(f"INVALID_ARGUMENT: {field}: expected") and expected in message and "got" in message
+    assert failure.value.field == field and failure.value.code is ErrorCode.INVALID_ARGUMENT
 
 
 def test_config_error_for_api_key_never_shows_the_secret() -> None:
@@ -211,5 +211,36 @@ async def test_synthetic_input_plays_queued_audio_then_silence_and_resamples() -
 @pytest.mark.asyncio
 async def test_say_timeout_names_the_state() -> None:
     source = SyntheticAudioInput()
-    with pytest.raises(TimeoutError, match="closed"):
+    with pytest.raises(EventTimeout, match="closed"):
         await source.say(audio.tone(440, 0.1), timeout=0.05)
+
+
+def test_one_exception_root_keeps_the_builtin_bases() -> None:
+    """Every error the client raises on purpose is an EstuaryError with a code; two keep a built-in base."""
+    assert issubclass(ConfigError, EstuaryError) and issubclass(ConfigError, ValueError)
+    assert issubclass(EventTimeout, EstuaryError) and issubclass(EventTimeout, TimeoutError)
+    assert issubclass(PayloadError, EstuaryError)
+    timeout = EventTimeout("'x'", 1.0, ["y"])
+    assert timeout.code is ErrorCode.EVENT_TIMEOUT and str(timeout).startswith("EVENT_TIMEOUT: ")
+    assert {c.value for c in ErrorCode} >= {
+        "LIVEKIT_UNAVAILABLE", "CONNECTION_TIMEOUT", "CONNECTION_FAILED", "MICROPHONE_DENIED", "VOICE_NOT_SUPPORTED",
+        "AUTH_FAILED", "NOT_CONNECTED", "VOICE_ALREADY_ACTIVE", "VOICE_NOT_ACTIVE",
+    }
+    assert "SESSION_ENDED" not in ErrorCode.__members__  # a socket closed before session_info is CONNECTION_FAILED
+
+
+@pytest.mark.asyncio
+async def test_send_text_rejects_bad_arguments_with_config_error() -> None:
+    client = EstuaryClient(**GOOD)
+    for text, text_only, field in (("", False, "text"), (3, False, "text"), ("hi", "yes", "text_only")):
+        with pytest.raises(ConfigError) as failure:
+            await client.send_text(text, text_only)  # type: ignore[arg-type]
+        assert failure.value.field == field and failure.value.code is ErrorCode.INVALID_ARGUMENT
+
+
+def test_synthetic_input_rejects_bad_audio_with_config_error() -> None:
+    source = SyntheticAudioInput()
+    with pytest.raises(ConfigError, match="pcm"):
+        source.play([1, 2, 3])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="sample_rate"):
+        source.play(audio.tone(440, 0.01), sample_rate=0)
