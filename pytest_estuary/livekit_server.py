@@ -7,8 +7,8 @@ Usable without pytest::
 
 Sources, in order: an external server (``url``/``api_key``/``api_secret`` or ``LIVEKIT_URL``,
 ``LIVEKIT_API_KEY``, ``LIVEKIT_API_SECRET``); a binary (``binary``, ``LIVEKIT_SERVER_BIN``, PATH,
-the cache filled by ``scripts/install_livekit_server.sh``); ``docker compose`` with the
-project's compose file where a Docker engine answers.
+the cache filled by ``estuary-livekit install``); ``docker compose`` with the compose file
+shipped in the package (``pytest_estuary/data``) where a Docker engine answers.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ __all__ = [
 log = logging.getLogger("pytest_estuary.livekit_server")
 
 LIVEKIT_SERVER_VERSION = "v1.13.5"
-INSTALL_COMMAND = "bash scripts/install_livekit_server.sh"
+INSTALL_COMMAND = "estuary-livekit install"
+WORKDIR_PREFIX = "estuary-livekit-"
+OWNER_FILE = "owner"  # in each work dir: "<pid> <start time>" of the process that made it
 _PR_SET_PDEATHSIG = 1
 GRACEFUL_STOP = 1.0  # seconds livekit-server gets to drain before it is told to force the stop
 
@@ -89,6 +91,68 @@ def cache_dir() -> Path:
 
 def cached_binary_path() -> Path:
     return cache_dir() / f"livekit-server-{LIVEKIT_SERVER_VERSION}" / "livekit-server"
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of ``pid`` (clock ticks since boot), None when no such process runs.
+
+    A pid alone can be reused by a later process; pid and start time together name one process.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "?"  # exists but unreadable: treat as alive
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else "?"
+
+
+def _owner_record() -> str:
+    pid = os.getpid()
+    return f"{pid} {_process_start(pid) or '?'}"
+
+
+def _owner_alive(record: str) -> bool:
+    parts = record.split()
+    if not parts or not parts[0].isdigit():
+        return False
+    start = _process_start(int(parts[0]))
+    if start is None:
+        return False
+    return len(parts) < 2 or "?" in (start, parts[1]) or start == parts[1]
+
+
+def remove_stale_workdirs(tmp: Path | None = None) -> list[Path]:
+    """Delete this user's ``estuary-livekit-*`` work dirs whose owning process is gone.
+
+    A test process killed before its teardown leaves its dir behind, and the config in it holds
+    an API secret. A dir without an owner record (an older version's, or one just being made) is
+    left alone until it is a minute old.
+    """
+    removed: list[Path] = []
+    base = tmp or Path(tempfile.gettempdir())
+    try:
+        candidates = list(base.glob(WORKDIR_PREFIX + "*"))
+    except OSError:
+        return removed
+    for path in candidates:
+        try:
+            info = path.lstat()
+            if not path.is_dir() or path.is_symlink() or info.st_uid != os.getuid():
+                continue
+            owner = path / OWNER_FILE
+            if owner.exists():
+                stale = not _owner_alive(owner.read_text())
+            else:
+                stale = time.time() - info.st_mtime > 60
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            log.info("removed the work dir of a livekit-server whose owner is gone: %s", path)
+    return removed
 
 
 def free_port(kind: int = socket.SOCK_STREAM, host: str = "0.0.0.0") -> int:
@@ -328,8 +392,10 @@ class LiveKitServer:
         )
 
     def _spawn(self, binary: Path) -> LiveKitCredentials:
-        self._workdir = tempfile.TemporaryDirectory(prefix="estuary-livekit-")
+        remove_stale_workdirs()
+        self._workdir = tempfile.TemporaryDirectory(prefix=WORKDIR_PREFIX)
         workdir = Path(self._workdir.name)
+        (workdir / OWNER_FILE).write_text(_owner_record())
         api_key = "estuary-" + secrets.token_hex(4)
         # hex: >= 32 characters (PyJWT warns below that), and never read as an option or YAML syntax
         api_secret = secrets.token_hex(24)
@@ -404,7 +470,8 @@ class LiveKitServer:
 
     @staticmethod
     def compose_file() -> Path:
-        return Path(__file__).resolve().parent.parent / "docker-compose.livekit.yml"
+        """The compose file shipped as package data (the repository's top-level file is its twin)."""
+        return Path(__file__).resolve().parent / "data" / "docker-compose.livekit.yml"
 
     def _compose(self, args: list[str], project: str, *, check: bool, env: dict[str, str] | None = None) -> None:
         command = ["docker", "compose", "-f", str(self.compose_file()), "-p", project, *args]
@@ -424,7 +491,6 @@ class LiveKitServer:
             LIVEKIT_API_KEY=api_key,
             LIVEKIT_API_SECRET=api_secret,
             LIVEKIT_HTTP_PORT=str(http_port),
-            LIVEKIT_NODE_IP=self._node_ip,
         )
         self._compose(["up", "-d"], project, check=True, env=env)
         self._compose_project = project

@@ -1,34 +1,18 @@
 #!/usr/bin/env bash
-# Build livekit-server (pinned) from the Go module proxy into the pytest-estuary cache.
-# Does nothing when the binary is already there. Prints the binary's path on success.
+# Build livekit-server (pinned) into the pytest-estuary cache and print its path; a no-op when it
+# is there. The work is done by the package's own command, `estuary-livekit install`; this script
+# finds that command in the project's venv, on PATH, or runs the module from this checkout.
 set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
 
-VERSION="${LIVEKIT_SERVER_VERSION:-v1.13.5}"
-CACHE="${PYTEST_ESTUARY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pytest-estuary}"
-DEST_DIR="$CACHE/livekit-server-$VERSION"
-DEST="$DEST_DIR/livekit-server"
-
-if [ -x "$DEST" ]; then
-  echo "$DEST"
-  exit 0
+if [ -x "$root/.venv/bin/estuary-livekit" ]; then
+  exec "$root/.venv/bin/estuary-livekit" install
+elif command -v estuary-livekit >/dev/null 2>&1; then
+  exec estuary-livekit install
 fi
-
-if ! command -v go >/dev/null 2>&1; then
-  echo "install_livekit_server: the Go toolchain ('go') is not on PATH; install Go >= 1.23 and retry" >&2
-  exit 2
-fi
-
-build_dir="$(mktemp -d)"
-trap 'rm -rf "$build_dir"' EXIT
-echo "install_livekit_server: building livekit-server $VERSION with $(go version) (first run only, a few minutes)" >&2
-if ! CGO_ENABLED=0 GOBIN="$build_dir" GOFLAGS=-mod=mod \
-    go install "github.com/livekit/livekit-server/cmd/server@$VERSION" >"$build_dir/build.log" 2>&1; then
-  echo "install_livekit_server: 'go install github.com/livekit/livekit-server/cmd/server@$VERSION' failed" >&2
-  echo "  (GOPROXY=$(go env GOPROXY)); last lines of its output:" >&2
-  tail -n 20 "$build_dir/build.log" >&2
-  exit 3
-fi
-mkdir -p "$DEST_DIR"
-mv "$build_dir/server" "$DEST.tmp.$$"
-mv "$DEST.tmp.$$" "$DEST"   # atomic: a concurrent run never sees half a binary
-echo "$DEST"
+# Not installed as a command (yet): run the module from this checkout; it needs only the standard
+# library and pytest (which the package's __init__ imports).
+python="${PYTHON:-python3}"
+[ -x "$root/.venv/bin/python" ] && python="$root/.venv/bin/python"
+cd "$root"
+exec "$python" -c 'import sys; from pytest_estuary.livekit_install import main; sys.exit(main(["install"]))'

@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 
 import pytest_estuary.livekit_server as livekit_server_module
-from pytest_estuary.livekit_server import LiveKitCredentials, LiveKitServer, LiveKitServerError, cached_binary_path
+from pytest_estuary.livekit_server import (
+    OWNER_FILE,
+    LiveKitCredentials,
+    LiveKitServer,
+    LiveKitServerError,
+    cached_binary_path,
+    remove_stale_workdirs,
+)
 
 SECRET = "s3cret-" + "x" * 40  # recognisable in any text it leaks into
 
@@ -72,7 +79,7 @@ def test_missing_binary_names_every_place_looked(tmp_path: Path, monkeypatch: py
     message = str(failure.value)
     for place in ("LIVEKIT_URL", "LIVEKIT_SERVER_BIN", "'livekit-server' on PATH", str(cached_binary_path()), "docker"):
         assert place in message, f"{place!r} missing from: {message}"
-    assert "bash scripts/install_livekit_server.sh" in message
+    assert "estuary-livekit install" in message, message
 
 
 def test_explicit_bad_binary_is_named(tmp_path: Path) -> None:
@@ -200,3 +207,52 @@ def test_killing_the_owner_leaves_no_livekit_server() -> None:
         for stream in (owner.stdout, owner.stderr):
             if stream is not None:
                 stream.close()
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    child = subprocess.Popen(["true"])
+    child.wait(5)
+    return child.pid
+
+
+def make_workdir(base: Path, name: str, owner: str | None, age: float = 0.0) -> Path:
+    workdir = base / f"estuary-livekit-{name}"
+    workdir.mkdir(mode=0o700)
+    (workdir / "livekit.yaml").write_text(f"keys:\n  key: {SECRET}\n")
+    if owner is not None:
+        (workdir / OWNER_FILE).write_text(owner)
+    if age:
+        stamp = time.time() - age
+        os.utime(workdir, (stamp, stamp))
+    return workdir
+
+
+def test_work_dirs_of_dead_owners_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    """A killed test process leaves its dir (its config holds the API secret): the next start removes it."""
+    start_time = (Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split())[19]
+    dead = make_workdir(tmp_path, "dead", f"{dead_pid()} 1")
+    reused = make_workdir(tmp_path, "reused", f"{os.getpid()} {int(start_time) + 1}")  # same pid, other process
+    alive = make_workdir(tmp_path, "alive", f"{os.getpid()} {start_time}")
+    old_unowned = make_workdir(tmp_path, "old", None, age=3600)
+    new_unowned = make_workdir(tmp_path, "new", None)  # may be a dir another process is making now
+    removed = remove_stale_workdirs(tmp_path)
+    assert sorted(removed) == sorted([dead, reused, old_unowned])
+    assert not dead.exists() and not reused.exists() and not old_unowned.exists()
+    assert alive.is_dir() and new_unowned.is_dir()
+
+
+def test_a_start_removes_stale_work_dirs_and_records_its_owner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(livekit_server_module.tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    stale = make_workdir(tmp_path, "stale", f"{dead_pid()} 1")
+    fake = tmp_path / "livekit-server"
+    fake.write_text(f'#!/bin/sh\ncp "$(dirname "$2")/{OWNER_FILE}" "{tmp_path}/seen-owner"\nsleep 30\n')
+    fake.chmod(0o755)
+    manager = LiveKitServer(binary=fake, env={}, ready_timeout=0.5)
+    with pytest.raises(LiveKitServerError, match="not ready after"):
+        manager.start()
+    assert not stale.exists(), "the stale work dir (with its secret) was left behind"
+    assert (tmp_path / "seen-owner").read_text().split()[0] == str(os.getpid()), "the work dir names no owner"
+    left = list(tmp_path.glob("estuary-livekit-*"))
+    assert left == [], f"a failed start must clean up its own work dir too: {left}"
