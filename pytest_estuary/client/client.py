@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from types import TracebackType
 from typing import Any
@@ -18,6 +17,7 @@ from pytest_estuary.client.events import BotVoice, Disconnected, SessionInfo
 from pytest_estuary.client.livekit_voice import LiveKitVoice
 from pytest_estuary.client.selection import load_livekit, select_transport
 from pytest_estuary.client.signalling import Signalling
+from pytest_estuary.client.teardown import cancel_and_wait, describe, report_failure
 from pytest_estuary.client.voice import VoiceContext, VoiceSession
 from pytest_estuary.client.websocket_voice import WebSocketVoice
 
@@ -52,6 +52,7 @@ class EstuaryClient:
         session_info_timeout: float = 15.0,
         voice_start_timeout: float = 10.0,
         max_reconnect_attempts: int = 5,
+        leave_timeout: float = 5.0,
     ) -> None:
         self.config = ClientConfig(
             server_url=server_url,
@@ -69,6 +70,7 @@ class EstuaryClient:
             audio_sample_rate=audio_sample_rate,
             reconnect=reconnect,
             max_reconnect_attempts=max_reconnect_attempts,
+            leave_timeout=leave_timeout,
         )
         self.audio_input: AudioInput = audio_input if audio_input is not None else SyntheticAudioInput()
         self.bot_audio = BotAudio()
@@ -169,20 +171,46 @@ class EstuaryClient:
         return await self._signalling.connect()
 
     async def disconnect(self) -> None:
-        """Stop voice, close the socket (no reconnect), wait for background work; safe to call twice."""
+        """Stop voice, close the socket (no reconnect), wait for background work; safe to call twice.
+
+        Each step is bounded by ``leave_timeout``; a step that fails or times out is logged once at
+        WARNING and recorded as ``teardown_failed`` in ``history``, and the next step still runs. A
+        cancellation of disconnect() still closes everything (each step bounded), then propagates.
+        """
         was_connected = self._signalling.connected
         voice, self._voice = self._voice, None
-        if voice is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(voice.end("client disconnect") if not was_connected else voice.stop(), 10.0)
-        await self._signalling.close()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(task, 10.0)
-        await self.audio_input.close()
-        if was_connected:
-            self._emitter.emit("disconnected", Disconnected("client disconnect"))
-        await self._emitter.aclose()
+        emit, bound = self._emitter.emit, self.config.leave_timeout
+        try:
+            if voice is not None:
+                try:
+                    await (voice.stop() if was_connected else voice.end("client disconnect"))
+                except EstuaryError as exc:
+                    report_failure(emit, "stopping voice", exc.message)
+                except Exception as exc:
+                    report_failure(emit, "stopping voice", describe(exc))
+        finally:
+            try:
+                await self._signalling.close()
+            finally:
+                await self._finish_background(bound)
+                await self.audio_input.close()
+                if was_connected:
+                    emit("disconnected", Disconnected("client disconnect"))
+                await self._emitter.aclose(bound)
+
+    async def _finish_background(self, bound: float) -> None:
+        """Let voice endings started by the server (voice_timeout, room gone) finish, within ``bound``."""
+        tasks = set(self._tasks)
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=bound)
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                report_failure(self._emitter.emit, "ending voice", describe(error))
+        for task in pending:
+            report_failure(self._emitter.emit, "ending voice", f"did not finish within {bound:.1f} s (leave_timeout)")
+            await cancel_and_wait(task, bound)
 
     async def __aenter__(self) -> EstuaryClient:
         await self.connect()

@@ -55,6 +55,7 @@ class ClientConfig:
     connect_timeout: float = 10.0
     session_info_timeout: float = 15.0  # CONN-4: session_info within 15 s
     voice_start_timeout: float = 10.0  # WS-1: voice_started within 10 s
+    leave_timeout: float = 5.0  # LK-9: each step of stop_voice()/disconnect() (room leave, voice_stopped, socket close)
     auth_style: AuthStyle = "event"
     audio_sample_rate: int = 24000
     reconnect: bool = True
@@ -77,7 +78,7 @@ class ClientConfig:
         if self.audio_input is not None and not isinstance(self.audio_input, AudioInput):
             raise ConfigError("audio_input", "an AudioInput (e.g. SyntheticAudioInput) or None", self.audio_input)
         for name in ("token_timeout", "ready_timeout", "connect_timeout", "session_info_timeout",
-                     "voice_start_timeout"):
+                     "voice_start_timeout", "leave_timeout"):
             object.__setattr__(self, name, _seconds(name, getattr(self, name)))
         if self.auth_style not in ("event", "connect"):
             raise ConfigError("auth_style", "'event' (authenticate event) or 'connect' (CONNECT auth)", self.auth_style)

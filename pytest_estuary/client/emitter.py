@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import time
@@ -11,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NamedTuple
 
 from pytest_estuary.client.errors import ConfigError, EventTimeout
+from pytest_estuary.client.teardown import cancel_and_wait
 
 __all__ = ["Callback", "Emitter", "HistoryEntry", "Waiter"]
 
@@ -141,14 +141,12 @@ class Emitter:
         awaited = f"{event!r}" + (" matching the predicate" if predicate is not None else "")
         return (await self.waiter(event, predicate).wait(timeout, awaited)).payload
 
-    async def aclose(self) -> None:
-        """Let async listeners finish (bounded), then drop waiters."""
+    async def aclose(self, timeout: float = 2.0) -> None:
+        """Drop waiters; let async listeners finish within ``timeout``, then cancel the rest."""
         for waiter in list(self._waiters):
             waiter.cancel()
         if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=2.0)
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
-                task.cancel()
-            for task in pending:
-                with contextlib.suppress(BaseException):
-                    await task
+                log.warning("an async listener did not finish within %.1f s of disconnect(); cancelled", timeout)
+                await cancel_and_wait(task, timeout)

@@ -18,6 +18,7 @@ from pytest_estuary.client.errors import ErrorCode, EstuaryError
 
 __all__ = [
     "APP_EVENTS",
+    "CLIENT_EVENTS",
     "AuthError",
     "BotResponse",
     "BotVoice",
@@ -295,16 +296,21 @@ _PARSERS: dict[str, Callable[[_Reader], object]] = {
     "livekit_error": lambda r: LiveKitError(_error_text(r, "error")),
 }
 
+# The events the client makes itself; a server event of one of these names is refused (never acted upon).
+CLIENT_EVENTS = frozenset(
+    {
+        "connected",
+        "disconnected",
+        "livekit_connected",
+        "livekit_disconnected",
+        "reconnecting",
+        "reconnect_failed",
+        "protocol_error",
+        "teardown_failed",
+    }
+)
 # Events an app can subscribe to with ``client.on``: the wire events above plus the client's own.
-APP_EVENTS = frozenset(_PARSERS) | {
-    "connected",
-    "disconnected",
-    "livekit_connected",
-    "livekit_disconnected",
-    "reconnecting",
-    "reconnect_failed",
-    "protocol_error",
-}
+APP_EVENTS = frozenset(_PARSERS) | CLIENT_EVENTS
 
 
 def parse(event: str, raw: object) -> object:

@@ -1,18 +1,18 @@
 """LiveKit voice: the handshake of protocol.md section 4, the microphone track, the bot's audio.
 
-start(): livekit_token (null) → token reply (≤ token_timeout, else CONNECTION_TIMEOUT) →
-Room.connect (≤ connect_timeout, failures CONNECTION_FAILED with the server's reason) → publish
-"microphone" → livekit_join {room} → livekit_ready (≤ ready_timeout, else CONNECTION_TIMEOUT;
-livekit_error or a room mismatch → CONNECTION_FAILED) → app event livekit_connected(room).
-Any failure tears everything down before the error propagates (ERR-7).
+start(): open the input (≤ connect_timeout) → livekit_token (null) → token reply (≤ token_timeout,
+else CONNECTION_TIMEOUT) → Room.connect (≤ connect_timeout, failures CONNECTION_FAILED with the
+server's reason) → publish "microphone" (≤ connect_timeout) → livekit_join {room} → livekit_ready
+(≤ ready_timeout, else CONNECTION_TIMEOUT; livekit_error or a room mismatch → CONNECTION_FAILED) →
+app event livekit_connected(room). Any failure, or a cancellation, tears everything down before it
+propagates (ERR-7). stop(): livekit_leave, leave the room (≤ leave_timeout); a step that fails is
+reported (teardown_failed), not raised.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import re
 import time
 from typing import Any
 
@@ -22,7 +22,8 @@ import numpy as np
 from pytest_estuary import audio
 from pytest_estuary.client.errors import ErrorCode, EstuaryError
 from pytest_estuary.client.events import LiveKitDisconnected, LiveKitReady, LiveKitToken
-from pytest_estuary.client.voice import VoiceContext, await_reply, cancel, protocol_error_about, pump
+from pytest_estuary.client.teardown import cancel_and_wait, describe, redact, report_failure
+from pytest_estuary.client.voice import VoiceContext, await_reply, open_input, protocol_error_about, pump
 
 __all__ = ["MIC_TRACK_NAME", "SAMPLE_RATE", "LiveKitVoice"]
 
@@ -31,9 +32,8 @@ SAMPLE_RATE = 48000
 FRAME_MS = 10  # what WebRTC's audio device uses: the least added latency
 SOURCE_QUEUE_MS = 100  # a short queue: the pump paces in real time, a long one only adds latency
 MIC_TRACK_NAME = "microphone"
-LEAVE_TIMEOUT = 5.0
 DIAGNOSE_TIMEOUT = 1.0  # on top of connect_timeout, only when the connect failed
-_JWT = re.compile(r"eyJ[\w-]*(?:\.[\w-]*){0,2}")
+REAP_TIMEOUT = 60.0  # an abandoned Room.connect gives up by itself well within this (its retries take ~32 s)
 _ORPHANS: set[asyncio.Task[None]] = set()  # room connects that outlived their bound (see _connect)
 
 
@@ -47,7 +47,7 @@ class _RedactJwt(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if "eyJ" in message:
-            record.msg, record.args = _scrub(message, ""), None
+            record.msg, record.args = redact(message), None
         return True
 
 
@@ -90,7 +90,7 @@ class LiveKitVoice:
     async def start(self) -> None:
         self._t0 = time.monotonic()
         try:
-            await self.ctx.audio_input.open(SAMPLE_RATE)
+            await open_input(self.ctx, SAMPLE_RATE)
             token = await self._request_token()
             self._mark("token_reply")
             await self._connect(token)
@@ -120,7 +120,8 @@ class LiveKitVoice:
             waiter,
             awaited="the livekit_token reply",
             timeout=cfg.token_timeout,
-            timeout_code=ErrorCode.CONNECTION_TIMEOUT,
+            phase="start_voice(): livekit_token reply",
+            setting="token_timeout",
             failure_events={
                 "livekit_error": lambda p: f"the server refused LiveKit voice (livekit_error): {p.error}",
                 "protocol_error": lambda p: f"unusable livekit_token reply: {p.message}",
@@ -145,23 +146,30 @@ class LiveKitVoice:
         options = rtc.RoomOptions(auto_subscribe=True)
         # Shielded: cancelling Room.connect would leave the native side connected with no handle.
         attempt = asyncio.ensure_future(room.connect(token.url, token.token, options))
-        done, _ = await asyncio.wait({attempt}, timeout=cfg.connect_timeout)
+        try:
+            done, _ = await asyncio.wait({attempt}, timeout=cfg.connect_timeout)
+        except asyncio.CancelledError:  # our caller gave up: the room must not connect behind its back
+            self._room = None
+            _reap_later(attempt, room)
+            raise
         if not done:
             self._room = None
             _reap_later(attempt, room)
             why = await diagnose(token.url, token.token)
             raise EstuaryError(
                 ErrorCode.CONNECTION_FAILED,
-                f"the LiveKit server at {token.url} did not let us into room {token.room!r} within "
+                f"start_voice(): room connect: the LiveKit server at {token.url} did not let us into room "
+                f"{token.room!r} within "
                 f"{cfg.connect_timeout:.1f} s (connect_timeout)" + (f"; the server says: {why}" if why else ""),
             )
         error = attempt.exception()
         if error is not None:
-            reason = _scrub(getattr(error, "message", None) or str(error) or type(error).__name__, token.token)
+            reason = redact(getattr(error, "message", None) or str(error) or type(error).__name__, token.token)
             why = await diagnose(token.url, token.token)
             raise EstuaryError(
                 ErrorCode.CONNECTION_FAILED,
-                f"could not connect to LiveKit room {token.room!r} at {token.url}: {reason}"
+                f"start_voice(): room connect: could not connect to LiveKit room {token.room!r} at {token.url}: "
+                f"{reason}"
                 + (f"; the server says: {why}" if why and why not in reason else ""),
             ) from error
         if room.name != token.room:  # ERR-9: the token admitted us elsewhere
@@ -182,10 +190,13 @@ class LiveKitVoice:
         except TimeoutError as exc:
             raise EstuaryError(
                 ErrorCode.CONNECTION_FAILED,
-                f"publishing the microphone track did not finish within {self.ctx.config.connect_timeout:.1f} s",
+                f"start_voice(): publish: the microphone track was not published within "
+                f"{self.ctx.config.connect_timeout:.1f} s (connect_timeout)",
             ) from exc
         except Exception as exc:
-            raise EstuaryError(ErrorCode.CONNECTION_FAILED, f"could not publish the microphone track: {exc}") from exc
+            raise EstuaryError(
+                ErrorCode.CONNECTION_FAILED, f"start_voice(): publish: could not publish the microphone track: {exc}"
+            ) from exc
         if self.ctx.is_muted():
             self._track.mute()
         self._pump = asyncio.ensure_future(
@@ -211,7 +222,8 @@ class LiveKitVoice:
             waiter,
             awaited=f"livekit_ready for room {room!r}",
             timeout=cfg.ready_timeout,
-            timeout_code=ErrorCode.CONNECTION_TIMEOUT,
+            phase="start_voice(): livekit_ready",
+            setting="ready_timeout",
             failure_events={
                 "livekit_error": lambda p: f"the server could not set up room {room!r} (livekit_error): {p.error}",
                 "protocol_error": lambda p: f"unusable livekit_ready: {p.message}",
@@ -298,37 +310,54 @@ class LiveKitVoice:
         await self._teardown(send_leave=False)
 
     async def _teardown(self, *, send_leave: bool) -> None:
+        """Every step runs, each bounded by leave_timeout; a failed step is reported, not raised."""
         if self._torn_down:
             return
         self._torn_down = True
-        await cancel(self._pump)
-        self._on_reconnected()  # drop a pending give-up timer
-        if send_leave and self.ctx.signalling.connected:
-            with contextlib.suppress(Exception):
-                await self.ctx.signalling.emit("livekit_leave")
-        room = self._room
-        if room is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(room.disconnect(), LEAVE_TIMEOUT)
-            self._on_room_disconnected("CLIENT_INITIATED")  # no-op if the room already announced it
-            for event, handler in (("disconnected", self._on_room_disconnected),
-                                   ("track_subscribed", self._on_track_subscribed),
-                                   ("reconnecting", self._on_reconnecting), ("reconnected", self._on_reconnected)):
-                room.off(event, handler)
-        for task in list(self._readers):
-            await cancel(task)
-        if self._source is not None:
-            with contextlib.suppress(Exception):
-                await self._source.aclose()
-        self._room = self._source = self._track = None
-        await self.ctx.audio_input.close()
+        bound, emit = self.ctx.config.leave_timeout, self.ctx.emitter.emit
+        try:
+            error = await cancel_and_wait(self._pump, bound)
+            if error is not None:
+                report_failure(emit, "stopping the microphone pump", describe(error))
+            self._on_reconnected()  # drop a pending give-up timer
+            if send_leave and self.ctx.signalling.connected:
+                try:
+                    await self.ctx.signalling.emit("livekit_leave")
+                except EstuaryError as exc:
+                    report_failure(emit, "sending livekit_leave", exc.message)
+            room = self._room
+            if room is not None:
+                await self._leave(room, bound)
+            for task in list(self._readers):
+                error = await cancel_and_wait(task, bound)
+                if error is not None:
+                    report_failure(emit, "stopping the bot audio reader", describe(error))
+            if self._source is not None:
+                try:
+                    async with asyncio.timeout(bound):
+                        await self._source.aclose()
+                except Exception as exc:
+                    report_failure(emit, "closing the microphone source", describe(exc))
+        finally:
+            self._room = self._source = self._track = None
+            await self.ctx.audio_input.close()
 
-
-def _scrub(text: str, token: str) -> str:
-    """Never let the JWT into a message (ERR-5 wants the reason, the secrets rule forbids the token)."""
-    if token and not token.startswith("eyJ"):
-        text = text.replace(token, f"{token[:4]}…")
-    return _JWT.sub(lambda m: f"{m.group(0)[:4]}…", text)  # also any JWT (or a cut-off one) the server echoes
+    async def _leave(self, room: Any, bound: float) -> None:
+        try:
+            async with asyncio.timeout(bound):
+                await room.disconnect()
+        except TimeoutError:
+            report_failure(
+                self.ctx.emitter.emit, "leaving the LiveKit room",
+                f"room {self.room or '?'} did not close within {bound:.1f} s (leave_timeout)",
+            )
+        except Exception as exc:
+            report_failure(self.ctx.emitter.emit, "leaving the LiveKit room", describe(exc))
+        self._on_room_disconnected("CLIENT_INITIATED")  # no-op if the room already announced it
+        for event, handler in (("disconnected", self._on_room_disconnected),
+                               ("track_subscribed", self._on_track_subscribed),
+                               ("reconnecting", self._on_reconnecting), ("reconnected", self._on_reconnected)):
+            room.off(event, handler)
 
 
 async def diagnose(url: str, token: str, timeout: float = DIAGNOSE_TIMEOUT) -> str | None:
@@ -345,20 +374,23 @@ async def diagnose(url: str, token: str, timeout: float = DIAGNOSE_TIMEOUT) -> s
         ):
             if reply.status == 200:
                 return None
-            body = _scrub(" ".join((await reply.text()).split()), token)[:200]
+            body = redact(" ".join((await reply.text()).split()), token)[:200]
             return f"{reply.status} {reply.reason} - {body}"
     except Exception as exc:
-        return _scrub(f"{type(exc).__name__}: {exc}", token) if str(exc) else type(exc).__name__
+        return redact(f"{type(exc).__name__}: {exc}", token) if str(exc) else type(exc).__name__
 
 
 def _reap_later(attempt: asyncio.Future[None], room: Any) -> None:
     """Disconnect a room whose connect finished after we gave up on it."""
 
     async def reap() -> None:
-        with contextlib.suppress(BaseException):
-            await attempt
-        with contextlib.suppress(Exception):
+        try:
+            await asyncio.wait({attempt}, timeout=REAP_TIMEOUT)  # its outcome does not matter: leave anyway
+            if attempt.done() and not attempt.cancelled():
+                attempt.exception()  # retrieved, so asyncio does not log it as never retrieved
             await room.disconnect()
+        except Exception as exc:
+            log.warning("teardown: leaving a LiveKit room whose connect was abandoned failed: %s", describe(exc))
 
     task = asyncio.ensure_future(reap())
     _ORPHANS.add(task)

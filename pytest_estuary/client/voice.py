@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -12,12 +11,12 @@ from pytest_estuary import audio
 from pytest_estuary.client.audio_input import AudioInput
 from pytest_estuary.client.bot_audio import BotAudio
 from pytest_estuary.client.config import ClientConfig
-from pytest_estuary.client.emitter import Emitter, HistoryEntry, Waiter
+from pytest_estuary.client.emitter import Emitter, Waiter
 from pytest_estuary.client.errors import ErrorCode, EstuaryError, EventTimeout
 from pytest_estuary.client.events import PayloadError
 from pytest_estuary.client.signalling import Signalling
 
-__all__ = ["VoiceContext", "VoiceSession", "await_reply", "pump"]
+__all__ = ["VoiceContext", "VoiceSession", "await_reply", "open_input", "protocol_error_about", "pump"]
 
 
 @dataclass
@@ -74,8 +73,18 @@ async def pump(
         await asyncio.sleep(max(0.0, delay))
 
 
-def _describe(entry: HistoryEntry) -> str:
-    return entry.event
+async def open_input(ctx: VoiceContext, sample_rate: int) -> None:
+    """Open the audio input within connect_timeout; any failure is MICROPHONE_DENIED (ERR-4)."""
+    bound = ctx.config.connect_timeout
+    try:
+        async with asyncio.timeout(bound):
+            await ctx.audio_input.open(sample_rate)
+    except TimeoutError:
+        raise EstuaryError(
+            ErrorCode.MICROPHONE_DENIED,
+            f"start_voice(): audio input: {type(ctx.audio_input).__name__} did not open within {bound:.1f} s "
+            "(connect_timeout)",
+        ) from None
 
 
 async def await_reply(
@@ -83,14 +92,18 @@ async def await_reply(
     *,
     awaited: str,
     timeout: float,
-    timeout_code: ErrorCode,
+    phase: str,
+    setting: str,
     failure_events: dict[str, Callable[[Any], str]],
 ) -> Any:
-    """Wait for the reply ``waiter`` watches; map a timeout and each failure event to an EstuaryError."""
+    """Wait for the reply ``waiter`` watches: a timeout is CONNECTION_TIMEOUT naming ``phase`` and the
+    ``setting`` that bounds it; each failure event is CONNECTION_FAILED."""
     try:
         entry = await waiter.wait(timeout, awaited)
     except EventTimeout as exc:
-        raise EstuaryError(timeout_code, str(exc)) from exc
+        raise EventTimeout(
+            awaited, timeout, exc.seen, code=ErrorCode.CONNECTION_TIMEOUT, phase=phase, setting=setting
+        ) from exc
     describe = failure_events.get(entry.event)
     if describe is not None:
         error = EstuaryError(ErrorCode.CONNECTION_FAILED, describe(entry.payload))
@@ -108,10 +121,3 @@ def protocol_error_about(*events: str) -> Callable[[Any], bool]:
 
     return matches
 
-
-async def cancel(task: asyncio.Task[Any] | None) -> None:
-    if task is None or task.done():
-        return
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task

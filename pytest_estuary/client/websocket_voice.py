@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 
 from pytest_estuary import audio
-from pytest_estuary.client.errors import ErrorCode
-from pytest_estuary.client.voice import VoiceContext, await_reply, cancel, pump
+from pytest_estuary.client.errors import EstuaryError
+from pytest_estuary.client.teardown import cancel_and_wait, describe, report_failure
+from pytest_estuary.client.voice import VoiceContext, await_reply, open_input, pump
 
 __all__ = ["FRAME_MS", "WebSocketVoice"]
 
@@ -32,9 +32,10 @@ class WebSocketVoice:
         self._torn_down = False
 
     async def start(self) -> None:
+        """Open the input (≤ connect_timeout), start_voice → voice_started (≤ voice_start_timeout)."""
         cfg, emitter = self.ctx.config, self.ctx.emitter
         try:
-            await self.ctx.audio_input.open(cfg.audio_sample_rate)
+            await open_input(self.ctx, cfg.audio_sample_rate)
             waiter = emitter.waiter({"voice_started", "voice_error", "disconnected"})
             try:
                 self._started = True
@@ -46,7 +47,8 @@ class WebSocketVoice:
                 waiter,
                 awaited="voice_started",
                 timeout=cfg.voice_start_timeout,
-                timeout_code=ErrorCode.CONNECTION_TIMEOUT,
+                phase="start_voice(): voice_started",
+                setting="voice_start_timeout",
                 failure_events={
                     "voice_error": lambda p: f"the server refused WebSocket voice (voice_error): {p.error}",
                     "disconnected": lambda p: f"the Socket.IO connection closed ({p.reason})",
@@ -83,28 +85,39 @@ class WebSocketVoice:
         await self._teardown(send_stop=False)
 
     async def _teardown(self, *, send_stop: bool, wait_ack: bool = True) -> None:
+        """Stop the pump, send stop_voice (and wait for voice_stopped ≤ leave_timeout), close the input.
+
+        A voice_stopped that does not come is CONNECTION_TIMEOUT, raised after everything local is closed.
+        """
         if self._torn_down:
             return
         self._torn_down = True
-        await cancel(self._pump)
+        cfg, emit = self.ctx.config, self.ctx.emitter.emit
         try:
-            if send_stop and not wait_ack and self.ctx.signalling.connected:
-                with contextlib.suppress(Exception):
-                    await self.ctx.signalling.emit("stop_voice")
-            elif send_stop and self.ctx.signalling.connected:
-                cfg = self.ctx.config
-                waiter = self.ctx.emitter.waiter({"voice_stopped", "disconnected"})
+            error = await cancel_and_wait(self._pump, cfg.leave_timeout)
+            if error is not None:
+                report_failure(emit, "stopping the microphone pump", describe(error))
+            if not (send_stop and self.ctx.signalling.connected):
+                return
+            if not wait_ack:
                 try:
                     await self.ctx.signalling.emit("stop_voice")
-                except BaseException:
-                    waiter.cancel()
-                    raise
-                await await_reply(
-                    waiter,
-                    awaited="voice_stopped",
-                    timeout=cfg.voice_start_timeout,
-                    timeout_code=ErrorCode.CONNECTION_TIMEOUT,
-                    failure_events={},
-                )
+                except EstuaryError as exc:
+                    report_failure(emit, "sending stop_voice", exc.message)
+                return
+            waiter = self.ctx.emitter.waiter({"voice_stopped", "disconnected"})
+            try:
+                await self.ctx.signalling.emit("stop_voice")
+            except BaseException:
+                waiter.cancel()
+                raise
+            await await_reply(
+                waiter,
+                awaited="voice_stopped",
+                timeout=cfg.leave_timeout,
+                phase="stop_voice(): voice_stopped",
+                setting="leave_timeout",
+                failure_events={},
+            )
         finally:
             await self.ctx.audio_input.close()
