@@ -1,4 +1,5 @@
-"""Helpers for client cases: a client run in a Python whose LiveKit library is missing or broken."""
+"""Helpers for client cases: voice start as a step, and a client run in a Python whose LiveKit
+library is missing or broken."""
 
 from __future__ import annotations
 
@@ -8,7 +9,39 @@ import sys
 import textwrap
 from typing import Any, Literal
 
-__all__ = ["run_client_without_livekit"]
+from pytest_estuary.verdicts import Blocked
+
+__all__ = ["run_client_without_livekit", "server_requirement", "started"]
+
+
+def server_requirement(transport: str | None, message: str) -> str:
+    """The server requirement whose step a failed ``start_voice()`` message points at.
+
+    The client names the phase in its messages (token, room connect, publish, ready); a
+    WebSocket start is WS-1's step.
+    """
+    if transport == "websocket":
+        return "WS-1"
+    text = message.lower()
+    if "livekit_token" in text or "token reply" in text:
+        return "LK-1"
+    if "room connect" in text or "publish" in text or "joined room" in text:
+        return "LK-2"
+    return "LK-5"
+
+
+async def started(client: Any, transport: str | None = None) -> str:
+    """``client.start_voice()`` as a precondition: a failure BLOCKS the case by the server step it
+    names (a client case observes the client, not a broken server). Returns the transport."""
+    from pytest_estuary.client import EstuaryError
+
+    wanted = transport or getattr(getattr(client, "config", None), "voice_transport", None)
+    try:
+        chosen: str = await client.start_voice()
+    except EstuaryError as exc:
+        requirement = server_requirement(wanted if wanted in ("livekit", "websocket") else None, str(exc))
+        raise Blocked(requirement, "voice start", f"{exc.code.value}: {exc}") from exc
+    return chosen
 
 _SCRIPT = textwrap.dedent(
     """

@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+import time
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from conformance.factories import PeerFactory, RtcPeerFactory
+from conformance.peer import WireEvent
 from pytest_estuary.targets import ClientFactory, EstuaryTarget
 
 UTTERANCES = Path(__file__).parent / "utterances"
+DRAIN_BOUND = 5.0  # LK-9: a closed session's room is gone within 5 s
+
+
+@pytest.fixture(autouse=True)
+def _clean_fake(request: pytest.FixtureRequest, estuary_target: EstuaryTarget) -> Iterator[None]:
+    """Every case starts and ends with a clean embedded fake: no setting, script, session or room
+    of another case can change its verdict. A case whose own sessions or rooms outlive it (its
+    peers and clients are closed first) fails at teardown."""
+    if estuary_target.mode != "fake":
+        yield
+        return
+    engine: Any = request.getfixturevalue("_estuary_fake_engine")
+    engine.reset()
+    yield
+    deadline = time.monotonic() + DRAIN_BOUND
+    while True:
+        sessions, rooms = engine.sessions, engine.live_rooms()
+        if not (sessions or rooms) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    engine.reset()
+    if sessions or rooms:
+        players = sorted(str(getattr(s, "player_id", s)) for s in sessions)
+        pytest.fail(
+            f"the case left state behind {DRAIN_BOUND:.0f} s after closing its peers: "
+            f"sessions of {players}, rooms {sorted(rooms)}",
+            pytrace=False,
+        )
 
 
 @pytest_asyncio.fixture
@@ -50,7 +81,7 @@ def _wire_dump(item: pytest.Item) -> str:
     if isinstance(clients, ClientFactory):
         for client in clients.clients:
             history = getattr(client, "history", [])[-12:]
-            lines = [f"  <- {name} {str(payload)[:160]}" for _, name, payload in history]
+            lines = [f"  {WireEvent(0.0, 'in', name, (payload,)).describe()}" for _, name, payload in history]
             blocks.append(f"client {getattr(client, 'player_id', '?')}:\n" + ("\n".join(lines) or "  <nothing>"))
     return "\n".join(blocks)
 

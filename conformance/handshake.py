@@ -1,4 +1,9 @@
-"""The LiveKit voice handshake of protocol.md section 4, done step by step by raw peers."""
+"""The LiveKit voice handshake of protocol.md section 4, done step by step by raw peers.
+
+Each step carries the requirement it belongs to (token LK-1, room join LK-2, ready LK-5, bot
+track LK-6): a case that needs the handshake is BLOCKED by the first step that fails, and only
+the case owning that requirement can FAIL for it.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,21 @@ from typing import Any
 from conformance.checks import Stopwatch, expect
 from conformance.peer import RawPeer
 from conformance.rtc_peer import RtcPeer
+from pytest_estuary.verdicts import step
 
-__all__ = ["LiveKitHandshake", "livekit_handshake", "request_token"]
+__all__ = [
+    "READY_BOUND",
+    "TOKEN_BOUND",
+    "LiveKitHandshake",
+    "bot_track",
+    "join_room",
+    "livekit_handshake",
+    "request_token",
+    "wait_ready",
+]
+
+TOKEN_BOUND = 10.0  # LK-1: the livekit_token reply comes within 10 s
+READY_BOUND = 5.0  # LK-5: livekit_ready within 5 s of livekit_join
 
 
 @dataclass
@@ -26,34 +44,70 @@ class LiveKitHandshake:
         return str(self.reply["room"])
 
 
-async def request_token(peer: RawPeer, payload: Any = None, *, timeout: float = 10.0) -> tuple[dict[str, Any], float]:
-    """Steps 1-2: ``livekit_token`` → its reply (payload and round-trip seconds)."""
-    watch = Stopwatch()
-    since = watch.start
-    await peer.emit("livekit_token", payload)
-    event = await peer.wait(("livekit_token", "livekit_error"), timeout=timeout, since=since)
-    expect(
-        event.name == "livekit_token",
-        expected="a livekit_token reply {token, url, room}",
-        actual=event.describe(),
-    )
-    reply = event.payload
-    expect(isinstance(reply, dict), expected="livekit_token payload to be an object", actual=reply)
+async def request_token(
+    peer: RawPeer, payload: Any = None, *, timeout: float = TOKEN_BOUND
+) -> tuple[dict[str, Any], float]:
+    """Steps 1-2 (LK-1): ``livekit_token`` → a reply with token, url and room (payload, round trip)."""
+    with step("LK-1", "livekit_token reply {token, url, room}"):
+        watch = Stopwatch()
+        await peer.emit("livekit_token", payload)
+        event = await peer.wait(("livekit_token", "livekit_error"), timeout=timeout, since=watch.start)
+        expect(
+            event.name == "livekit_token",
+            expected="a livekit_token reply {token, url, room}",
+            actual=event.describe(),
+        )
+        reply: dict[str, Any] = event.payload
+        missing = [key for key in ("token", "url", "room") if not isinstance(reply.get(key), str) or not reply[key]]
+        expect(not missing, expected="livekit_token reply with non-empty token, url and room", actual=event.describe())
     return reply, watch.lap()
+
+
+async def join_room(rtc_peer: RtcPeer, reply: dict[str, Any], *, timeout: float, publish: bool = True) -> None:
+    """Steps 3-4 (LK-2): join the room at ``url`` with ``token`` and publish the microphone."""
+    with step("LK-2", f"join room {reply.get('room')!r} with the token"):
+        try:
+            await rtc_peer.join(reply["url"], reply["token"], timeout=timeout)
+        except Exception as exc:  # the LiveKit server's reason is the evidence
+            raise AssertionError(
+                f"Expected: LiveKit at {reply['url']} accepts the token\nActual:   {type(exc).__name__}: {exc}"
+            ) from exc
+        expect(
+            rtc_peer.room.name == reply["room"], expected=f"joined room {reply['room']!r}", actual=rtc_peer.room.name
+        )
+        if publish:
+            await rtc_peer.publish_microphone()
+
+
+async def wait_ready(peer: RawPeer, room: str, *, join_payload: Any, since: float) -> dict[str, Any]:
+    """Steps 5-6 (LK-5): after ``livekit_join`` was sent, ``livekit_ready {room}`` for the same room in 5 s."""
+    with step("LK-5", "livekit_ready for the joined room"):
+        event = await peer.wait(("livekit_ready", "livekit_error"), timeout=READY_BOUND, since=since)
+        if event.name == "livekit_error":
+            raise AssertionError(f"the server refused the room: {event.describe()}")
+        expect(
+            event.payload.get("room") == room,
+            expected=f"livekit_ready {{room: {room!r}}} (sent {join_payload!r})",
+            actual=event.describe(),
+        )
+    ready: dict[str, Any] = event.payload
+    return ready
 
 
 async def livekit_handshake(
     peer: RawPeer, rtc_peer: RtcPeer, *, timeout: float, join_payload: str = "room"
 ) -> LiveKitHandshake:
     """Steps 1-6 on an authenticated ``peer``: token, join the room, publish, livekit_join, ready."""
-    reply, round_trip = await request_token(peer, timeout=timeout)
-    for field in ("token", "url", "room"):
-        expect(reply.get(field), expected=f"livekit_token reply with a non-empty {field!r}", actual=reply)
-    await rtc_peer.join(reply["url"], reply["token"], timeout=timeout)
-    await rtc_peer.publish_microphone()
+    reply, round_trip = await request_token(peer, timeout=max(timeout, 1.0))
+    await join_room(rtc_peer, reply, timeout=timeout)
     watch = Stopwatch()
     body = {"room": reply["room"]} if join_payload == "room" else None
     await peer.emit("livekit_join", body)
-    event = await peer.wait(("livekit_ready", "livekit_error"), timeout=timeout, since=watch.start)
-    expect(event.name == "livekit_ready", expected="livekit_ready {room}", actual=event.describe())
-    return LiveKitHandshake(reply, event.payload, round_trip, watch.lap())
+    ready = await wait_ready(peer, reply["room"], join_payload=body, since=watch.start)
+    return LiveKitHandshake(reply, ready, round_trip, watch.lap())
+
+
+async def bot_track(rtc_peer: RtcPeer, *, timeout: float = READY_BOUND) -> Any:
+    """LK-6 as a step: the bot participant publishing audio that we subscribed to."""
+    with step("LK-6", "a bot-* participant publishing audio"):
+        return await rtc_peer.wait_for_bot_track(timeout=timeout)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import socketio
 
 from pytest_estuary.targets import EstuaryTarget
+from pytest_estuary.verdicts import step, violation
 
 __all__ = ["NAMESPACE", "NO_ARGUMENT", "RawPeer", "WireEvent", "WireTimeout"]
 
@@ -38,11 +39,18 @@ class WireEvent:
         """The single argument, or None when there was none."""
         return self.args[0] if self.args else None
 
+    @property
+    def well_formed(self) -> bool:
+        """WIRE-1: exactly one argument, a JSON object (our ``<disconnect>`` marker is no event)."""
+        return self.name.startswith("<") or (len(self.args) == 1 and isinstance(self.args[0], dict))
+
     def describe(self) -> str:
         arrow = "<-" if self.direction == "in" else "->"
         args = tuple(_redact(a) for a in self.args)
+        if not args:
+            return f"{arrow} {self.name} <no argument>"
         text = repr(args[0] if len(args) == 1 else args)
-        return f"{arrow} {self.name} {_hide_tokens(text)[:160]}"
+        return f"{arrow} {self.name} {_hide_tokens(text)[:240]}"
 
 
 _JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]+")
@@ -56,13 +64,33 @@ def _hide_tokens(text: str) -> str:
 _SECRET_KEYS = frozenset({"api_key", "token", "livekitToken"})
 
 
+LONG_TEXT = 120
+
+
 def _redact(value: Any) -> Any:
-    """A payload with API keys and tokens cut to a prefix, for dumps that end up in reports."""
+    """A payload with API keys and tokens cut to a prefix and long strings (audio) abbreviated,
+    for dumps that end up in reports."""
     if isinstance(value, dict):
         return {
             k: (str(v)[:4] + "…" if k in _SECRET_KEYS and isinstance(v, str) else _redact(v)) for k, v in value.items()
         }
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    if isinstance(value, str) and len(value) > LONG_TEXT:
+        if _BASE64.fullmatch(value):
+            return _Abbreviated(f"<base64, {len(value) * 3 // 4} bytes>")
+        return _Abbreviated(f"<{value[:40]!r}…, {len(value)} chars>")
     return value
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+class _Abbreviated(str):
+    """A stand-in that prints without quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 class WireTimeout(AssertionError):
@@ -106,21 +134,33 @@ class RawPeer:
     async def open(self, *, auth: dict[str, Any] | None = None, style: AuthStyle = "connect") -> None:
         """Connect the namespace; with style "event" the auth follows as ``authenticate``."""
         url = self.target.url
+        with step("CONN-1", "Socket.IO connect to /sdk over WebSocket"):
+            await self._connect(url, auth if style == "connect" else None)
+        if style == "event":
+            await self.emit("authenticate", auth if auth is not None else self.auth())
+
+    async def _connect(self, url: str, auth: dict[str, Any] | None) -> None:
         await self.sio.connect(
             url,
             namespaces=[NAMESPACE],
             transports=["websocket"],
-            auth=auth if style == "connect" else None,
+            auth=auth,
             wait_timeout=max(2, int(self.target.timeout)),
         )
-        if style == "event":
-            await self.emit("authenticate", auth if auth is not None else self.auth())
 
     async def session(self, *, style: AuthStyle = "connect", **overrides: Any) -> dict[str, Any]:
-        """Connect and authenticate; returns the ``session_info`` payload."""
-        auth = self.auth(**overrides)
-        await self.open(auth=auth, style=style)
-        event = await self.wait("session_info")
+        """Connect and authenticate; returns the ``session_info`` payload.
+
+        A step of CONN-2 (auth in CONNECT) or CONN-3 (``authenticate`` event): when no session
+        opens, the case is BLOCKED by that requirement. It stops at once on ``auth_error``.
+        """
+        requirement = "CONN-3" if style == "event" else "CONN-2"
+        with step(requirement, f"open a session (auth {'event' if style == 'event' else 'in CONNECT'})"):
+            auth = self.auth(**overrides)
+            await self.open(auth=auth, style=style)
+            event = await self.wait(("session_info", "auth_error"))
+            if event.name == "auth_error":
+                raise AssertionError(f"Expected: session_info\nActual:   {event.describe()}")
         payload: dict[str, Any] = event.payload
         return payload
 
@@ -148,6 +188,12 @@ class RawPeer:
         deadline = time.monotonic() + bound
         while True:
             for event in self.seen(name, since=since):
+                if not event.well_formed:  # a malformed event is WIRE-1's failure, wherever it shows
+                    raise violation(
+                        "WIRE-1",
+                        f"{self.name}: Expected: {event.name} with exactly one object argument\n"
+                        f"Actual:   {event.describe()}",
+                    )
                 if predicate is None or predicate(event):
                     return event
             remaining = deadline - time.monotonic()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conformance.checks import expect
+from conformance.client_support import started
 from pytest_estuary import audio
 from pytest_estuary.client import BotResponse, SttResponse
 from pytest_estuary.targets import ClientFactory
@@ -24,7 +25,7 @@ def final(payload: Any) -> bool:
 async def test_life_1_muted_microphone_reaches_no_one(estuary_server: Any, estuary_client: ClientFactory) -> None:
     """`toggle_mute()` flips `is_muted`, and while muted no microphone audio reaches the server."""
     client = await estuary_client(voice_transport="livekit")
-    await client.start_voice()
+    await started(client)
     expect(client.toggle_mute() is True and client.is_muted, expected="muted", actual=client.is_muted)
     await client.audio_input.say(audio.utterance(duration=0.6, tail=0.6))
     await asyncio.sleep(0.5)
@@ -42,13 +43,13 @@ async def test_life_2_stop_voice_leaves_and_can_start_again(
 ) -> None:
     """`stop_voice()` sends livekit_leave (LiveKit) or stop_voice (WebSocket), leaves, and voice can start again."""
     client = await estuary_client(voice_transport=transport)
-    await client.start_voice()
+    await started(client)
     await client.stop_voice()
     expected = "livekit_leave" if transport == "livekit" else "stop_voice"
     sent = [e.name for e in estuary_server.events.find(direction="in")]
     expect(expected in sent, expected=f"{expected} sent", actual=sent)
     expect(client.transport is None and client.room is None, expected="no voice after stop", actual=client.transport)
-    expect(await client.start_voice() == transport, expected="voice starts again", actual=client.transport)
+    expect(await started(client) == transport, expected="voice starts again", actual=client.transport)
 
 
 @pytest.mark.estuary_case("LIFE-3", "MUST")
@@ -61,7 +62,7 @@ async def test_life_3_connected_then_disconnected_once_on_stop(
     ended: list[Any] = []
     client.on("livekit_connected", connected.append)
     client.on("livekit_disconnected", lambda *args: ended.append(args))
-    await client.start_voice()
+    await started(client)
     expect(connected == [client.room], expected=f"livekit_connected({client.room!r}) once", actual=connected)
     await client.stop_voice()
     await asyncio.sleep(0.5)
@@ -76,7 +77,7 @@ async def test_life_3_disconnected_once_when_the_server_deletes_the_room(
     client = await estuary_client(voice_transport="livekit")
     ended: list[Any] = []
     client.on("livekit_disconnected", lambda *args: ended.append(args))
-    await client.start_voice()
+    await started(client)
     estuary_server.trigger_voice_timeout(player_id=client.config.player_id)
     await client.wait_for("livekit_disconnected", timeout=5, include_past=True)
     await asyncio.sleep(0.5)
@@ -90,7 +91,7 @@ async def test_life_4_transcripts_and_replies_reach_the_app_alike(
 ) -> None:
     """`stt_response` and `bot_response` reach the app the same way on both transports."""
     client = await estuary_client(voice_transport=transport)
-    await client.start_voice()
+    await started(client)
     client.audio_input.say(audio.utterance(duration=0.6, tail=0.6))
     heard = await client.wait_for("stt_response", predicate=final, timeout=10)
     reply = await client.wait_for("bot_response", predicate=final, timeout=10)
@@ -102,7 +103,7 @@ async def test_life_4_transcripts_and_replies_reach_the_app_alike(
 async def test_life_5_voice_timeout_keeps_text(estuary_server: Any, estuary_client: ClientFactory) -> None:
     """`voice_timeout` releases voice and text keeps working."""
     client = await estuary_client(voice_transport="websocket")
-    await client.start_voice()
+    await started(client)
     estuary_server.trigger_voice_timeout(player_id=client.config.player_id)
     await client.wait_for("voice_timeout", timeout=5, include_past=True)
     await asyncio.sleep(0.2)

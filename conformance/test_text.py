@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
 from conformance.checks import Stopwatch, expect
 from conformance.factories import PeerFactory
-from conformance.peer import RawPeer, WireEvent
+from conformance.peer import NO_ARGUMENT
+from conformance.text import final_reply, reply_stream
 
 pytestmark = pytest.mark.asyncio
-
-
-def _is_final(event: WireEvent) -> bool:
-    return isinstance(event.payload, dict) and event.payload.get("is_final") is True
-
-
-async def _reply(p: RawPeer, text: str, **extra: object) -> tuple[list[WireEvent], float]:
-    """Send ``text`` and collect the bot_response stream up to its final chunk."""
-    watch = Stopwatch()
-    await p.emit("text", {"text": text, **extra})
-    final = await p.wait("bot_response", predicate=_is_final, since=watch.start)
-    stream = [e for e in p.seen("bot_response", since=watch.start) if e.t <= final.t]
-    return stream, watch.lap()
 
 
 @pytest.mark.estuary_case("TEXT-1", "MUST")
@@ -31,7 +20,7 @@ async def test_text_1_bot_response_stream_is_well_formed(peer: PeerFactory, reco
     """`text` yields bot_response chunks sharing one message_id, chunk_index 0,1,2…, exactly one final chunk, last, with the complete text."""
     p = peer()
     await p.session()
-    stream, elapsed = await _reply(p, "Tell me something about rivers.")
+    stream, elapsed = await reply_stream(p, "Tell me something about rivers.")
     record_estuary_timing("text_to_final_reply", elapsed)  # type: ignore[operator]
     payloads = [e.payload for e in stream]
     required = {"text", "is_final", "partial", "message_id", "chunk_index", "is_interjection"}
@@ -52,6 +41,15 @@ async def test_text_1_bot_response_stream_is_well_formed(peer: PeerFactory, reco
     # Delta or cumulative chunks alike: every piece is part of the complete response.
     stray = [p["text"] for p in payloads[:-1] if str(p["text"]).strip() not in final_text]
     expect(not stray, expected="every partial chunk's text within the final, complete text", actual=stray)
+    # What follows the final chunk counts too: no chunk of this message may come after it. The
+    # window is calibrated on the stream itself: 3x its longest gap between chunks, at least 1 s.
+    times = [e.t for e in stream]
+    gaps = [b - a for a, b in itertools.pairwise(times)] or [0.0]
+    window = min(5.0, max(1.0, 3 * max(gaps)))
+    message_id = payloads[-1]["message_id"]
+    await asyncio.sleep(window)
+    late = [e.describe() for e in p.seen("bot_response", since=stream[-1].t + 1e-6) if e.payload.get("message_id") == message_id]
+    expect(not late, expected=f"nothing of message {message_id!r} after its final chunk (watched {window:.1f} s)", actual=late)
 
 
 @pytest.mark.estuary_case("TEXT-2", "SHOULD")
@@ -59,27 +57,45 @@ async def test_text_2_bot_voice_follows_unless_text_only(peer: PeerFactory) -> N
     """Unless `textOnly`, bot_voice chunks with the reply's message_id follow; with `textOnly` none do."""
     p = peer()
     await p.session()
-    stream, _ = await _reply(p, "Say something.")
-    message_id = stream[-1].payload["message_id"]
+    voice_asked = Stopwatch().start
+    message_id = (await final_reply(p, "Say something.")).payload["message_id"]
     voice = await p.wait(
         "bot_voice", predicate=lambda e: isinstance(e.payload, dict) and e.payload.get("message_id") == message_id
     )
     expect(voice.payload.get("chunk_index") is not None, expected="bot_voice with a chunk_index", actual=voice.payload)
-    silent_stream, _ = await _reply(p, "Quietly now.", textOnly=True)
-    silent_id = silent_stream[-1].payload["message_id"]
+    silent_id = (await final_reply(p, "Quietly now.", textOnly=True)).payload["message_id"]
     expect(silent_id != message_id, expected="a new message_id per reply", actual=silent_id)
-    await asyncio.sleep(1.0)
+    # The voiced reply's first bot_voice came within this server's own delay: wait 3x that (≥ 1 s).
+    await asyncio.sleep(max(1.0, 3 * (voice.t - voice_asked)))
     voiced = [e.describe() for e in p.seen("bot_voice") if e.payload.get("message_id") == silent_id]
     expect(not voiced, expected="no bot_voice for a textOnly reply", actual=voiced)
 
 
+INTERRUPT_FORMS = {"no_argument": NO_ARGUMENT, "null": None, "object": {}, "message_id": {"message_id": "msg-x"}}
+
+
 @pytest.mark.estuary_case("TEXT-3", "INFO")
-async def test_text_3_interrupt_is_answered(peer: PeerFactory) -> None:
+@pytest.mark.parametrize("form", sorted(INTERRUPT_FORMS))
+async def test_text_3_interrupt_is_answered(peer: PeerFactory, form: str) -> None:
     """`client_interrupt {message_id?}` is answered with `interrupt {message_id?, reason?, interrupted_at?}`; `say_line` is accepted."""
     p = peer()
     await p.session()
     watch = Stopwatch()
     await p.emit("say_line", {"text": "A line to speak.", "text_only": False})
-    await p.emit("client_interrupt", {})
+    await p.emit("client_interrupt", INTERRUPT_FORMS[form])
     got = await p.wait(("interrupt", "error"), since=watch.start)
     expect(got.name == "interrupt", expected="interrupt after client_interrupt", actual=got.describe())
+
+
+@pytest.mark.estuary_case("TEXT-4", "INFO")
+async def test_text_4_playback_complete_is_accepted_silently(peer: PeerFactory) -> None:
+    """`audio_playback_complete {message_id}` is accepted silently: no `error`, and the session keeps serving."""
+    p = peer()
+    await p.session()
+    message_id = (await final_reply(p, "Say something short.")).payload["message_id"]
+    watch = Stopwatch()
+    await p.emit("audio_playback_complete", {"message_id": message_id})
+    await final_reply(p, "And another thing.")
+    refused = [e.describe() for e in p.seen("error", since=watch.start)]
+    expect(not refused, expected="no error for audio_playback_complete", actual=refused)
+    expect(p.sio.connected, expected="the connection still open", actual="closed")

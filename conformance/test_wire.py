@@ -2,92 +2,220 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from conformance.checks import Stopwatch, expect
 from conformance.factories import PeerFactory, RtcPeerFactory
-from conformance.handshake import livekit_handshake
-from conformance.peer import NO_ARGUMENT, RawPeer
+from conformance.handshake import READY_BOUND, join_room, livekit_handshake, request_token
+from conformance.peer import NO_ARGUMENT, RawPeer, WireEvent
+from conformance.text import final_reply
+from conformance.websocket_voice import start_websocket_voice, stop_websocket_voice, stream
+from pytest_estuary import audio
 from pytest_estuary.targets import EstuaryTarget
+from pytest_estuary.verdicts import Blocked, ProtocolViolation, step
 
 pytestmark = pytest.mark.asyncio
 
-NO_PAYLOAD_FORMS = {"no_argument": NO_ARGUMENT, "null": None, "object": {}}
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 CAMEL_EXTRAS = {"session_info": {"livekitToken", "livekitUrl", "livekitRoom"}, "text": {"textOnly"}}
+LEAVE_BOUND = 5.0  # LK-9: the room connection ends within 5 s of livekit_leave
 
 
-async def _busy_session(p: RawPeer, rtc_peer: RtcPeerFactory, timeout: float) -> None:
-    """A session that makes the server send most of its events: text, LiveKit handshake, leave."""
-    await p.session()
-    watch = Stopwatch()
-    await p.emit("text", {"text": "hello"})
-    await p.wait(
-        "bot_response",
-        predicate=lambda e: isinstance(e.payload, dict) and e.payload.get("is_final") is True,
-        since=watch.start,
-    )
-    await livekit_handshake(p, rtc_peer(), timeout=timeout)
-    await p.emit("livekit_leave", None)
+async def _busy_run(peer: PeerFactory, rtc_peer: RtcPeerFactory, target: EstuaryTarget, server: Any) -> list[RawPeer]:
+    """Make the server send every event it can: auth_error, error, session_info, bot_response,
+    bot_voice, interrupt, voice_started, stt_response, voice_stopped, livekit_token, livekit_ready,
+    and (fake only) voice_timeout and session_timeout. A part whose step fails is left out."""
+    refused, early, p = peer("bad-key"), peer("unauthenticated"), peer("busy")
+
+    async def refusals() -> None:
+        await refused.open(auth=refused.auth(api_key="not-a-key-of-this-server"))
+        await early.open(auth=None, style="none")
+        await early.emit("text", {"text": "hello before auth"})
+        await refused.wait(("auth_error", "session_info"))
+        await early.wait("error")
+
+    await _best_effort(refusals)
+    info = await p.session()
+
+    async def chat() -> None:
+        await final_reply(p, "hello")
+        await p.emit("say_line", {"text": "A line to speak."})
+        await p.emit("client_interrupt", {})
+        await p.wait(("interrupt", "error"))
+        await p.emit("text", {"text": 42})
+        await p.wait("error")
+
+    async def websocket_voice() -> None:
+        await start_websocket_voice(p)
+        await stream(p, audio.utterance(duration=0.6, sample_rate=24000), 24000)
+        with contextlib.suppress(AssertionError):  # a transcript is WS-2's business; its shape is ours
+            await p.wait("stt_response", timeout=3.0)
+        await stop_websocket_voice(p)
+
+    async def livekit_voice() -> None:
+        await livekit_handshake(p, rtc_peer(), timeout=target.timeout)
+        await p.emit("livekit_leave", None)
+
+    for part in (chat, websocket_voice, livekit_voice):
+        await _best_effort(part)
+    if server is not None:
+        server.trigger_voice_timeout(player_id=info["player_id"])
+        await p.wait("voice_timeout")
+        server.trigger_session_timeout(player_id=info["player_id"])
+        await p.wait("session_timeout")
+    return [refused, early, p]
+
+
+async def _best_effort(part: Callable[[], Awaitable[None]]) -> None:
+    """Run one provocation; what it fails to provoke is another requirement's business, but a
+    malformed event it receives is WIRE-1's."""
+    try:
+        await part()
+    except ProtocolViolation:
+        raise
+    except (Blocked, AssertionError):
+        pass
 
 
 @pytest.mark.estuary_case("WIRE-1", "MUST")
 async def test_wire_1_every_server_event_has_one_object_argument(
-    peer: PeerFactory, rtc_peer: RtcPeerFactory, estuary_target: EstuaryTarget
+    peer: PeerFactory, rtc_peer: RtcPeerFactory, estuary_target: EstuaryTarget, request: pytest.FixtureRequest
 ) -> None:
-    """Every server→client event carries exactly one argument, a JSON object."""
-    p = peer()
-    await _busy_session(p, rtc_peer, estuary_target.timeout)
-    received = [e for e in p.events if e.direction == "in" and not e.name.startswith("<")]
-    bad = [e.describe() for e in received if len(e.args) != 1 or not isinstance(e.args[0], dict)]
+    """Every server→client event carries exactly one argument, a JSON object (every kind of event the server can be made to send)."""
+    # The fake's controls without the estuary_server fixture: that one fails a test on client
+    # protocol violations, and this case commits some on purpose (events before auth).
+    server = request.getfixturevalue("_estuary_fake_engine") if estuary_target.mode == "fake" else None
+    peers = await _busy_run(peer, rtc_peer, estuary_target, server)
+    received = [e for one in peers for e in one.events if e.direction == "in" and not e.name.startswith("<")]
+    bad = [e.describe() for e in received if not e.well_formed]
     expect(received, expected="events from the server", actual="none")
     expect(not bad, expected="exactly one object argument on every event", actual=bad)
 
 
+FORMS: dict[str, Any] = {"no_argument": NO_ARGUMENT, "null": None, "object": {}}
+
+
+async def _token_form(p: RawPeer, rtc_peer: RtcPeerFactory, form: Any) -> None:
+    await request_token(p, None)  # the canonical form works at all (a step of LK-1)
+    watch = Stopwatch()
+    await p.emit("livekit_token", form)
+    got = await p.wait(("livekit_token", "livekit_error", "error"), timeout=10.0, since=watch.start)
+    expect(got.name == "livekit_token", expected="a livekit_token reply", actual=got.describe())
+
+
+async def _voice_form(p: RawPeer, rtc_peer: RtcPeerFactory, form: Any) -> None:
+    await start_websocket_voice(p, None)  # the canonical forms work at all (steps of WS-1 and WS-3)
+    await stop_websocket_voice(p, None)
+    watch = Stopwatch()
+    await p.emit("start_voice", form)
+    got = await p.wait(("voice_started", "voice_error", "error"), timeout=10.0, since=watch.start)
+    expect(got.name == "voice_started", expected="voice_started after start_voice", actual=got.describe())
+    watch = Stopwatch()
+    await p.emit("stop_voice", form)
+    got = await p.wait(("voice_stopped", "error"), since=watch.start)
+    expect(got.name == "voice_stopped", expected="voice_stopped after stop_voice", actual=got.describe())
+
+
+async def _join_form(p: RawPeer, rtc_peer: RtcPeerFactory, form: Any) -> None:
+    await livekit_handshake(p, rtc_peer(), timeout=p.target.timeout)  # {room} works (steps of LK-1/2/5)
+    reply, _ = await request_token(p, None)
+    await join_room(rtc_peer(), reply, timeout=p.target.timeout)
+    body = {"room": reply["room"], **form} if isinstance(form, dict) else form
+    watch = Stopwatch()
+    await p.emit("livekit_join", body)
+    got = await p.wait(("livekit_ready", "livekit_error", "error"), timeout=READY_BOUND, since=watch.start)
+    expect(got.name == "livekit_ready", expected=f"livekit_ready after livekit_join {body!r}", actual=got.describe())
+
+
+async def _leave_form(p: RawPeer, rtc_peer: RtcPeerFactory, form: Any) -> None:
+    first = rtc_peer()
+    await livekit_handshake(p, first, timeout=p.target.timeout)
+    with step("LK-9", "the room ends after livekit_leave (null)"):
+        await p.emit("livekit_leave", None)
+        await first.wait_disconnected(timeout=LEAVE_BOUND)
+    room = rtc_peer()
+    await livekit_handshake(p, room, timeout=p.target.timeout)
+    await p.emit("livekit_leave", form)
+    await room.wait_disconnected(timeout=LEAVE_BOUND)
+
+
+async def _interrupt_form(p: RawPeer, rtc_peer: RtcPeerFactory, form: Any) -> None:
+    with step("TEXT-3", "interrupt after client_interrupt {}"):
+        watch = Stopwatch()
+        await p.emit("client_interrupt", {})
+        got = await p.wait(("interrupt", "error"), since=watch.start)
+        expect(got.name == "interrupt", expected="interrupt", actual=got.describe())
+    watch = Stopwatch()
+    await p.emit("client_interrupt", form)
+    got = await p.wait(("interrupt", "error"), since=watch.start)
+    expect(got.name == "interrupt", expected="interrupt after client_interrupt", actual=got.describe())
+
+
+FormCheck = Callable[[RawPeer, RtcPeerFactory, Any], Awaitable[None]]
+EVENTS: dict[str, FormCheck] = {
+    "livekit_token": _token_form,
+    "start_voice+stop_voice": _voice_form,
+    "livekit_join": _join_form,
+    "livekit_leave": _leave_form,
+    "client_interrupt": _interrupt_form,
+}
+WIRE_2_CASES = [(event, form) for event in EVENTS for form in FORMS] + [("livekit_join", "turn_mode")]
+
+
 @pytest.mark.estuary_case("WIRE-2", "MUST")
-@pytest.mark.parametrize("form", sorted(NO_PAYLOAD_FORMS))
-@pytest.mark.parametrize(("event", "reply"), [("livekit_token", "livekit_token"), ("start_voice", "voice_started")])
+@pytest.mark.parametrize(("event", "form"), WIRE_2_CASES)
 async def test_wire_2_client_events_accept_every_payload_form(
-    peer: PeerFactory, event: str, reply: str, form: str
+    peer: PeerFactory, rtc_peer: RtcPeerFactory, event: str, form: str
 ) -> None:
-    """Client→server events are accepted with no argument, with null, or with an object."""
+    """Client→server events are accepted with no argument, with null, or with an object (every documented form of each)."""
     p = peer()
     await p.session()
-    watch = Stopwatch()
-    await p.emit(event, NO_PAYLOAD_FORMS[form])
-    got = await p.wait((reply, "error"), since=watch.start)
-    expect(got.name == reply, expected=f"{reply} after {event} sent with {form}", actual=got.describe())
-    if event == "start_voice":
-        await p.emit("stop_voice", NO_PAYLOAD_FORMS[form])
-        await p.wait("voice_stopped", since=watch.start)
+    payload = {"turn_mode": "push_to_talk"} if form == "turn_mode" else FORMS[form]
+    await EVENTS[event](p, rtc_peer, payload)
 
 
-MALFORMED: dict[str, tuple[str, Any, str]] = {
-    "text_not_a_string": ("text", {"text": 42}, "text"),
-    "text_not_an_object": ("text", ["a", "list"], "text"),
-    "stream_audio_bad_base64": ("stream_audio", {"audio": "***not base64***"}, "audio"),
-    "stream_audio_odd_bytes": ("stream_audio", {"audio": "AAAA"}, "audio"),  # 3 bytes: not PCM16
+# (event, payload, the field the error must name, whether voice must be started first)
+MALFORMED: dict[str, tuple[str, Any, str | None, bool]] = {
+    "text_textOnly_not_a_bool": ("text", {"text": "hi", "textOnly": "yes"}, "textOnly", False),
+    "text_not_an_object": ("text", ["a", "list"], None, False),
+    "say_line_text_not_a_string": ("say_line", {"text": 5}, "text", False),
+    "client_interrupt_message_id_not_a_string": ("client_interrupt", {"message_id": 5}, "message_id", False),
+    "livekit_token_turn_mode_unknown": ("livekit_token", {"turn_mode": 5}, "turn_mode", False),
+    "livekit_join_room_not_a_string": ("livekit_join", {"room": 5}, "room", False),
+    "start_voice_turn_mode_unknown": ("start_voice", {"turn_mode": 5}, "turn_mode", False),
+    "audio_playback_complete_message_id_not_a_string": ("audio_playback_complete", {"message_id": 5}, "message_id", False),
+    "stream_audio_audio_not_a_string": ("stream_audio", {"audio": 5}, "audio", True),
+    "stream_audio_bad_base64": ("stream_audio", {"audio": "***not base64***"}, "audio", True),
+    "stream_audio_odd_bytes": ("stream_audio", {"audio": "AAAA"}, "audio", True),  # 3 bytes: not PCM16
 }
+
+
+def _names(message: str, word: str) -> bool:
+    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", message) is not None
 
 
 @pytest.mark.estuary_case("WIRE-3", "MUST")
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 async def test_wire_3_malformed_payload_gets_error_naming_event_and_field(peer: PeerFactory, case: str) -> None:
     """A malformed payload to a known event gets `error {message}` naming the event and the field; the connection stays."""
-    event, payload, field = MALFORMED[case]
+    event, payload, field, needs_voice = MALFORMED[case]
     p = peer()
     await p.session()
-    if event == "stream_audio":
-        await p.emit("start_voice", None)
-        await p.wait("voice_started")
+    if needs_voice:
+        await start_websocket_voice(p)
     watch = Stopwatch()
     await p.emit(event, payload)
-    got = await p.wait("error", since=watch.start)
-    message = str(got.payload.get("message", "")) if isinstance(got.payload, dict) else ""
-    expect(event in message and field in message, expected=f"error naming {event!r} and {field!r}", actual=got.payload)
+    # WS-1 lets start_voice answer voice_error {error}; every other event answers error {message}.
+    answers = ("error", "voice_error") if event == "start_voice" else ("error",)
+    got = await p.wait(answers, since=watch.start)
+    message = str(got.payload.get("message") or got.payload.get("error") or "")
+    named = _names(message, event) and (field is None or _names(message, field))
+    expect(named, expected=f"{got.name} naming {event!r}" + (f" and field {field!r}" if field else ""), actual=got.describe())
     await _still_serves(p)
 
 
@@ -105,9 +233,7 @@ async def test_wire_3_unknown_event_never_closes_the_connection(peer: PeerFactor
 
 
 async def _still_serves(p: RawPeer) -> None:
-    watch = Stopwatch()
-    await p.emit("text", {"text": "still serving?"})
-    await p.wait("bot_response", since=watch.start)
+    await final_reply(p, "still serving?")
     expect(p.sio.connected, expected="the connection still open", actual="closed")
 
 
@@ -116,13 +242,12 @@ async def test_wire_4_payload_keys_are_snake_case(
     peer: PeerFactory, rtc_peer: RtcPeerFactory, estuary_target: EstuaryTarget
 ) -> None:
     """Payload keys are snake_case, except session_info's camelCase extras and `textOnly`."""
-    p = peer()
-    await _busy_session(p, rtc_peer, estuary_target.timeout)
+    peers = await _busy_run(peer, rtc_peer, estuary_target, None)
+    events: list[WireEvent] = [e for one in peers for e in one.events if e.direction == "in" and e.well_formed]
     odd = sorted(
         {
             f"{e.name}.{key}"
-            for e in p.events
-            if e.direction == "in" and isinstance(e.payload, dict)
+            for e in events
             for key in e.payload
             if not SNAKE.match(key) and key not in CAMEL_EXTRAS.get(e.name, set())
         }

@@ -22,8 +22,9 @@ from pytest_estuary.fixtures import (
     livekit_server,
     record_estuary_timing,
 )
-from pytest_estuary.report import CASE_PROPERTY, ConformanceReport
+from pytest_estuary.report import CASE_PROPERTY, VERDICT_PROPERTY, ConformanceReport
 from pytest_estuary.settings import SETTINGS_KEY, EstuarySettings, redact_url
+from pytest_estuary.verdicts import Blocked, is_protocol_observation, set_current_case
 
 __all__ = [
     "_estuary_fake_engine",
@@ -107,17 +108,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    """Steps (:func:`pytest_estuary.verdicts.step`) need to know which case is running."""
+    case = case_marker(item)
+    set_current_case(case[0] if case else None)
+    try:
+        return (yield)
+    finally:
+        set_current_case(None)
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     case = case_marker(item)
+    if case is None or report.when != "call" or not report.failed or call.excinfo is None:
+        return report
     strict = item.config.stash[SETTINGS_KEY].strict
-    if case and case[1] != "MUST" and not strict and report.when == "call" and report.failed:
+    verdict = classify(call.excinfo.value, case[1])
+    if verdict["verdict"] == "BLOCKED":
+        report.outcome = "skipped"  # not this case's failure: the blocking requirement's case fails
+        report.longrepr = (str(item.path), item.location[1] or 0, str(verdict["reason"]))
+    elif verdict["verdict"] == "NON-STRICT" and not strict:
         # A SHOULD/INFO failure is reported, not fatal: shown as xfail, kept as NON-STRICT.
         report.outcome = "skipped"
         report.wasxfail = f"NON-STRICT {case[0]} ({case[1]}) failed"
+    report.user_properties.append((VERDICT_PROPERTY, verdict))
     return report
+
+
+def classify(exc: BaseException, level: str) -> dict[str, str | None]:
+    """The verdict of a case whose call raised ``exc`` (see ``Verdicts`` in the design)."""
+    if isinstance(exc, Blocked):
+        return {"verdict": "BLOCKED", "reason": str(exc), "blocked_by": exc.requirement}
+    if isinstance(exc, pytest.fail.Exception) or is_protocol_observation(exc):
+        return {"verdict": "FAIL" if level == "MUST" else "NON-STRICT", "reason": None, "blocked_by": None}
+    return {
+        "verdict": "ERROR",
+        "reason": f"harness error, not a protocol observation: {type(exc).__name__}: {exc}",
+        "blocked_by": None,
+    }
 
 
 class ReportHooks:
@@ -131,16 +163,37 @@ class ReportHooks:
         self.report.add(report)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not self.report.cases:
+        if not (self.report.cases or self.settings.report_path or self.settings.report_md_path):
             return
         terminalreporter.section("estuary conformance")
         for line in self.report.terminal_lines():
             terminalreporter.write_line(line)
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Live mode: the preflight, so an untestable target costs seconds and one clear ERROR."""
+        settings = self.settings
+        if not settings.live or session.config.option.collectonly:
+            return
+        from pytest_estuary.preflight import run_preflight
+
+        assert settings.url and settings.api_key  # validated at configure time
+        result = run_preflight(
+            settings.url, settings.api_key, settings.character_id, settings.player_id, settings.timeout
+        )
+        self.report.record_preflight(result.as_dict())
+        if not result.ok:
+            self._write_report()
+            pytest.exit(f"estuary preflight: the target cannot be tested: {result.diagnosis}", returncode=1)
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.report.cases or self.settings.report_path or self.settings.report_md_path:
+            self._write_report()
+            # The gate also fails a run that executed no case (pytest's own 5 stays as it is).
+            if self.report.gate_failed and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _write_report(self) -> None:
         from pytest_estuary import __version__
 
-        if self.report.cases or self.settings.report_path or self.settings.report_md_path:
-            self.report.write(__version__, self.settings.report_path, self.settings.report_md_path)
-        if self.report.gate_failed and session.exitstatus == 0:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        self.report.write(__version__, self.settings.report_path, self.settings.report_md_path)

@@ -1,7 +1,8 @@
 """The conformance report: verdicts per case, built from test reports on the controlling process.
 
 Case metadata travels in ``report.user_properties`` (which pytest-xdist carries from workers),
-so the same code builds the report with or without xdist.
+so the same code builds the report with or without xdist. The verdict model is
+:mod:`pytest_estuary.verdicts`; the plugin classifies each call (``VERDICT_PROPERTY``).
 """
 
 from __future__ import annotations
@@ -9,28 +10,32 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
+
+from pytest_estuary.verdicts import EXECUTED, VERDICT_ORDER, Verdict
 
 __all__ = [
     "CASE_PROPERTY",
     "REPORT_SCHEMA_VERSION",
     "TIMING_PROPERTY",
+    "VERDICT_PROPERTY",
     "CaseResult",
     "ConformanceReport",
     "Verdict",
 ]
 
-REPORT_SCHEMA_VERSION = 1
+# 2: BLOCKED (with blocked_by), ERROR for harness exceptions, the preflight, the empty-run gate.
+REPORT_SCHEMA_VERSION = 2
 CASE_PROPERTY = "estuary_case"
 TIMING_PROPERTY = "estuary_timing"
-
-Verdict = Literal["PASS", "FAIL", "NON-STRICT", "SKIPPED", "ERROR"]
-_VERDICT_ORDER: tuple[Verdict, ...] = ("FAIL", "ERROR", "NON-STRICT", "SKIPPED", "PASS")
+VERDICT_PROPERTY = "estuary_verdict"
+TOP_FAILURES = 5
 
 
 @dataclass
@@ -44,16 +49,24 @@ class CaseResult:
     verdict: Verdict = "PASS"
     duration: float = 0.0
     reason: str | None = None
+    blocked_by: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def summary(self) -> str:
+        """The reason's first line: what a reader scanning the table needs."""
+        return (self.reason or "").strip().splitlines()[0] if self.reason else ""
 
-def _short_reason(report: pytest.TestReport) -> str:
+
+def _reason(report: pytest.TestReport) -> str:
+    """The failure text a stranger needs: the assertion's lines (Expected/Actual), not the traceback."""
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     text = report.longreprtext or ""
     lines = [line for line in text.splitlines() if line.startswith("E ")]
-    chosen = lines[:6] if lines else text.splitlines()[-3:]
-    return "\n".join(line.removeprefix("E ").strip() for line in chosen)[:1500]
+    chosen = lines[:40] if lines else text.splitlines()[-6:]
+    reason = "\n".join(line.removeprefix("E ").rstrip() for line in chosen)
+    return reason.replace("\n  ", "\n").strip()[:4000]
 
 
 class ConformanceReport:
@@ -68,6 +81,7 @@ class ConformanceReport:
         self.finished_at: float | None = None
         self.cases: dict[str, CaseResult] = {}
         self.secrets: list[str] = []
+        self.preflight: dict[str, Any] | None = None
 
     # -- collection ---------------------------------------------------------------------------
 
@@ -89,40 +103,70 @@ class ConformanceReport:
         for key, value in report.user_properties:
             if key == TIMING_PROPERTY and isinstance(value, (tuple, list)) and len(value) == 2:
                 case.timings[str(value[0])] = round(float(value[1]), 4)
-        verdict = self._verdict(report, case.level)
-        if verdict is not None and _VERDICT_ORDER.index(verdict) < _VERDICT_ORDER.index(case.verdict):
-            case.verdict = verdict
-            case.reason = _short_reason(report)
+        verdict, reason, blocked_by = self._verdict(report, props.get(VERDICT_PROPERTY))
+        if verdict is not None and VERDICT_ORDER.index(verdict) < VERDICT_ORDER.index(case.verdict):
+            case.verdict, case.reason, case.blocked_by = verdict, reason, blocked_by
 
-    def _verdict(self, report: pytest.TestReport, level: str) -> Verdict | None:
+    @staticmethod
+    def _verdict(report: pytest.TestReport, classified: Any) -> tuple[Verdict | None, str | None, str | None]:
+        if isinstance(classified, dict) and report.when == "call":
+            return classified["verdict"], classified.get("reason") or _reason(report), classified.get("blocked_by")
         if report.when != "call":
-            if report.failed:
-                return "ERROR"  # a broken environment (fixture, server) is not a protocol failure
+            if report.failed:  # a fixture or the server broke, or a case left state behind
+                return "ERROR", f"{report.when} failed: {_reason(report)}", None
             if report.skipped:
-                return "SKIPPED"
-            return None
-        if hasattr(report, "wasxfail") and str(report.wasxfail).startswith("NON-STRICT"):
-            return "NON-STRICT"
+                return "SKIPPED", _reason(report), None
+            return None, None, None
         if report.failed:
-            return "FAIL"
+            return "FAIL", _reason(report), None
         if report.skipped:
-            return "SKIPPED"
-        return "PASS"
+            return "SKIPPED", _reason(report), None
+        return "PASS", None, None
+
+    def record_preflight(self, result: dict[str, Any]) -> None:
+        """Keep the live preflight's findings; a failed one is the run's single ERROR."""
+        self.preflight = result
+        if not result.get("ok"):
+            self.cases["<preflight>"] = CaseResult(
+                id="PREFLIGHT",
+                level="MUST",
+                requirement="The target can be tested: reachable, Socket.IO /sdk, the API key accepted.",
+                nodeid="<preflight>",
+                verdict="ERROR",
+                duration=float(result.get("seconds", 0.0)),
+                reason=str(result.get("diagnosis")),
+            )
 
     # -- results ------------------------------------------------------------------------------
 
     @property
+    def executed(self) -> int:
+        return sum(case.verdict in EXECUTED for case in self.cases.values())
+
+    @property
     def gate_failed(self) -> bool:
-        return any(case.verdict in ("FAIL", "ERROR") for case in self.cases.values())
+        """Any MUST FAIL, any ERROR, any NON-STRICT under --estuary-strict, or no case executed."""
+        fatal = {"FAIL", "ERROR"} | ({"NON-STRICT"} if self.strict else set())
+        return self.executed == 0 or any(case.verdict in fatal for case in self.cases.values())
+
+    def gate_text(self) -> str:
+        if self.executed == 0:
+            return "FAIL (no conformance case was executed)"
+        return "FAIL" if self.gate_failed else "PASS"
 
     def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = dict.fromkeys(reversed(_VERDICT_ORDER), 0)
+        counts: dict[str, int] = dict.fromkeys(reversed(VERDICT_ORDER), 0)
         for case in self.cases.values():
             counts[case.verdict] += 1
         return counts
 
     def sorted_cases(self) -> list[CaseResult]:
         return sorted(self.cases.values(), key=lambda c: (_case_sort_key(c.id), c.nodeid))
+
+    def top_problems(self) -> list[CaseResult]:
+        """The cases a reader must look at first: errors, then MUST failures, then the rest."""
+        order = ("ERROR", "FAIL", "NON-STRICT") if self.strict else ("ERROR", "FAIL")
+        return [c for verdict in order for c in self.sorted_cases() if c.verdict == verdict]
 
     def to_json(self, plugin_version: str) -> dict[str, Any]:
         return {
@@ -137,8 +181,13 @@ class ConformanceReport:
                 "finished_at": self.finished_at,
                 "python": platform.python_version(),
                 "pytest": pytest.__version__,
+                "preflight": self.preflight,
             },
-            "summary": {"counts": self.counts(), "gate": "fail" if self.gate_failed else "pass"},
+            "summary": {
+                "counts": self.counts(),
+                "executed": self.executed,
+                "gate": "fail" if self.gate_failed else "pass",
+            },
             "cases": [asdict(case) for case in self.sorted_cases()],
         }
 
@@ -147,18 +196,52 @@ class ConformanceReport:
         lines = [
             "## Estuary conformance",
             "",
-            f"Mode **{self.mode}**, target `{self.target}`, LiveKit: {self.livekit_source}. "
-            f"Gate: **{'FAIL' if self.gate_failed else 'PASS'}** ({counts or 'no cases'}).",
+            f"**Gate: {self.gate_text()}** — {counts or 'no cases'}. "
+            f"Mode **{self.mode}**, target `{self.target}`, LiveKit: {self.livekit_source}.",
             "",
-            "| Case | Level | Verdict | Time (s) | Test | Note |",
-            "|---|---|---|---:|---|---|",
+        ]
+        problems = self.top_problems()
+        if problems:
+            lines.append("Look at these first:")
+            lines.append("")
+            for case in problems[:TOP_FAILURES]:
+                lines.append(f"- **{case.verdict} {case.id}** `{_test_name(case)}`: {_cell(case.summary, 300)}")
+            if len(problems) > TOP_FAILURES:
+                lines.append(f"- … and {len(problems) - TOP_FAILURES} more below")
+            lines.append("")
+        if self.preflight and self.preflight.get("ok"):
+            lines += [f"Preflight: {_cell(str(self.preflight.get('summary', 'ok')), 400)}", ""]
+        lines += [
+            "Verdicts: PASS · FAIL (a MUST broken) · BLOCKED (a step of another requirement failed first; "
+            "not counted against the case) · NON-STRICT (a SHOULD/INFO broken) · SKIPPED · "
+            "ERROR (the environment or the harness broke).",
+            "",
+            "| Case | Level | Verdict | Time (s) | Test | Requirement | Note |",
+            "|---|---|---|---:|---|---|---|",
         ]
         for case in self.sorted_cases():
-            note = (case.reason or "").splitlines()[0][:120] if case.reason else ""
-            note = note.replace("|", "\\|")
-            test = case.nodeid.rsplit("::", 1)[-1]
-            lines.append(f"| {case.id} | {case.level} | {case.verdict} | {case.duration:.2f} | `{test}` | {note} |")
-        return "\n".join(lines) + "\n"
+            lines.append(
+                f"| {case.id} | {case.level} | {case.verdict} | {case.duration:.2f} | `{_test_name(case)}` "
+                f"| {_cell(case.requirement, 200)} | {_cell(case.summary, 160)} |"
+            )
+        details = [c for c in self.sorted_cases() if c.reason and c.verdict != "PASS" and c.verdict != "SKIPPED"]
+        if details:
+            lines += ["", "### Details", ""]
+            for case in details:
+                timings = ", ".join(f"{k} {v:.3f} s" for k, v in case.timings.items())
+                lines += [
+                    f"<details><summary>{case.verdict} {case.id} <code>{_test_name(case)}</code></summary>",
+                    "",
+                    f"Requirement: {case.requirement}" + (f"  \nTimings: {timings}" if timings else ""),
+                    "",
+                    "```text",
+                    (case.reason or "").replace("```", "'''"),
+                    "```",
+                    "",
+                    "</details>",
+                    "",
+                ]
+        return "\n".join(lines).rstrip() + "\n"
 
     def terminal_lines(self) -> list[str]:
         by_id: dict[str, list[CaseResult]] = {}
@@ -166,10 +249,12 @@ class ConformanceReport:
             by_id.setdefault(case.id, []).append(case)
         lines = []
         for case_id, cases in by_id.items():
-            worst = min((c.verdict for c in cases), key=_VERDICT_ORDER.index)
-            lines.append(f"{case_id:<10} {cases[0].level:<6} {worst:<10} ({len(cases)} test{'s' * (len(cases) > 1)})")
+            worst = min(cases, key=lambda c: VERDICT_ORDER.index(c.verdict))
+            extra = f"  {worst.summary[:100]}" if worst.verdict in ("BLOCKED", "ERROR") else ""
+            count = f"({len(cases)} test{'s' * (len(cases) > 1)})"
+            lines.append(f"{case_id:<10} {cases[0].level:<6} {worst.verdict:<10} {count}{extra}")
         counts = ", ".join(f"{n} {verdict}" for verdict, n in self.counts().items() if n)
-        lines.append(f"gate: {'FAIL' if self.gate_failed else 'PASS'} ({counts})")
+        lines.append(f"gate: {self.gate_text()} ({counts or 'no cases'})")
         return lines
 
     def write(self, plugin_version: str, json_path: Path | None, md_path: Path | None) -> None:
@@ -189,11 +274,24 @@ class ConformanceReport:
         for secret in self.secrets:
             if secret:
                 text = text.replace(secret, secret[:4] + "…")
-        return text
+        return _JWT.sub(lambda m: m.group(0)[:8] + "…", text)
 
     def _write_text(self, path: Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self._scrub(text), encoding="utf-8")
+
+
+_JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]+")
+
+
+def _cell(text: str, limit: int) -> str:
+    """Text fit for one Markdown table cell."""
+    flat = " ".join(text.split()).replace("|", "\\|")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _test_name(case: CaseResult) -> str:
+    return case.nodeid.rsplit("::", 1)[-1]
 
 
 def _case_sort_key(case_id: str) -> tuple[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,8 +156,10 @@ class EstuarySettings:
             raise pytest.UsageError(
                 f"--estuary-timeout (or ESTUARY_TIMEOUT) must be a number of seconds, got {timeout_text!r}"
             ) from None
-        if timeout <= 0:
-            raise pytest.UsageError(f"--estuary-timeout must be > 0 seconds, got {timeout}")
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise pytest.UsageError(
+                f"--estuary-timeout (or ESTUARY_TIMEOUT) must be a finite number of seconds > 0, got {timeout_text!r}"
+            )
         settings = cls(
             live=bool(raw["estuary_live"]),
             url=_str(raw["estuary_url"]),

@@ -1,0 +1,29 @@
+"""Text replies as a step of TEXT-1: cases that need a complete reply are BLOCKED when none comes."""
+
+from __future__ import annotations
+
+from conformance.checks import Stopwatch
+from conformance.peer import RawPeer, WireEvent
+from pytest_estuary.verdicts import step
+
+__all__ = ["final_reply", "is_final", "reply_stream"]
+
+
+def is_final(event: WireEvent) -> bool:
+    return event.payload.get("is_final") is True
+
+
+async def reply_stream(p: RawPeer, text: str, **extra: object) -> tuple[list[WireEvent], float]:
+    """Send ``text`` and collect the bot_response stream up to its final chunk (stream, seconds)."""
+    watch = Stopwatch()
+    await p.emit("text", {"text": text, **extra})
+    final = await p.wait("bot_response", predicate=is_final, since=watch.start)
+    stream = [e for e in p.seen("bot_response", since=watch.start) if e.t <= final.t]
+    return stream, watch.lap()
+
+
+async def final_reply(p: RawPeer, text: str, **extra: object) -> WireEvent:
+    """The final ``bot_response`` chunk for ``text`` (a step of TEXT-1)."""
+    with step("TEXT-1", "a final bot_response chunk for a text message"):
+        stream, _ = await reply_stream(p, text, **extra)
+    return stream[-1]

@@ -1,0 +1,162 @@
+"""Before a live run: can the target be tested at all? One diagnosis within seconds if not.
+
+Checks, in order, each bounded: the host accepts TCP, a Socket.IO server answers on
+``/socket.io/`` with the ``/sdk`` namespace, the API key is accepted (``session_info``, or the
+``auth_error`` text), and whether LiveKit voice is offered (informational).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import socketio
+
+from pytest_estuary.settings import redact_url
+
+__all__ = ["PreflightResult", "preflight", "run_preflight"]
+
+NAMESPACE = "/sdk"
+TCP_TIMEOUT = 3.0
+SOCKETIO_TIMEOUT = 5.0
+LIVEKIT_PROBE = 3.0
+
+
+@dataclass
+class PreflightResult:
+    """What the preflight found; ``diagnosis`` says why the target cannot be tested."""
+
+    ok: bool
+    diagnosis: str | None = None
+    summary: str | None = None
+    livekit: str | None = None
+    seconds: float = 0.0
+    steps: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _endpoint(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    secure = parts.scheme in ("https", "wss")
+    return parts.hostname or "localhost", parts.port or (443 if secure else 80)
+
+
+async def _tcp(url: str) -> str | None:
+    host, port = _endpoint(url)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), TCP_TIMEOUT)
+    except TimeoutError:
+        return f"no answer from {host}:{port} within {TCP_TIMEOUT:.0f} s (TCP connect timed out)"
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return f"{reason.lower()} at {host}:{port} (nothing accepts connections there)"
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
+    return None
+
+
+async def preflight(url: str, api_key: str, character_id: str, player_id: str, timeout: float) -> PreflightResult:
+    """Probe ``url``; ``ok`` is False with a one-line diagnosis when the suite cannot run."""
+    started = time.monotonic()
+    shown = redact_url(url)
+    result = PreflightResult(ok=False)
+
+    def done(diagnosis: str | None) -> PreflightResult:
+        result.ok = diagnosis is None
+        result.diagnosis = diagnosis
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+
+    problem = await _tcp(url)
+    if problem:
+        return done(f"target unreachable: {problem}")
+    result.steps.append("tcp")
+    received: dict[str, Any] = {}
+    arrived = asyncio.Event()
+    sio = socketio.AsyncClient(reconnection=False)
+
+    async def on_any(event: str, *args: Any) -> None:
+        received.setdefault(event, args[0] if args else None)
+        arrived.set()
+
+    sio.on("*", on_any, namespace=NAMESPACE)
+    auth = {
+        "api_key": api_key,
+        "character_id": character_id,
+        "player_id": f"{player_id}-preflight-{uuid.uuid4().hex[:6]}",
+    }
+    try:
+        try:
+            await asyncio.wait_for(
+                sio.connect(url, namespaces=[NAMESPACE], transports=["websocket"], auth=auth, wait_timeout=5),
+                SOCKETIO_TIMEOUT + 1,
+            )
+        except (socketio.exceptions.ConnectionError, TimeoutError, OSError) as exc:
+            detail = str(exc) or type(exc).__name__
+            return done(f"no Socket.IO server with namespace {NAMESPACE} at {shown} (WebSocket transport): {detail}")
+        result.steps.append("socketio /sdk")
+        bound = min(timeout, 10.0)
+        answer = await _first_of(received, arrived, ("session_info", "auth_error"), bound / 2)
+        if answer is None:  # some servers take auth only as an event (CONN-3)
+            await sio.emit("authenticate", auth, namespace=NAMESPACE)
+            answer = await _first_of(received, arrived, ("session_info", "auth_error"), bound / 2)
+        if answer is None:
+            return done(
+                f"{shown} accepted the Socket.IO connection but sent neither session_info nor auth_error "
+                f"within {bound:.0f} s (auth in CONNECT, then as an authenticate event)"
+            )
+        if answer == "auth_error":
+            payload = received["auth_error"]
+            text = payload.get("error") if isinstance(payload, dict) else payload
+            return done(f"the API key was refused: auth_error {text!r} (check --estuary-api-key / ESTUARY_API_KEY)")
+        result.steps.append("session_info")
+        await sio.emit("livekit_token", None, namespace=NAMESPACE)
+        offer = await _first_of(received, arrived, ("livekit_token", "livekit_error"), LIVEKIT_PROBE)
+        if offer == "livekit_token":
+            result.livekit = "offered (livekit_token answered)"
+        elif offer == "livekit_error":
+            payload = received["livekit_error"]
+            result.livekit = f"refused: livekit_error {payload!r}"[:200]
+        else:
+            result.livekit = f"no livekit_token reply within {LIVEKIT_PROBE:.0f} s"
+        result.summary = (
+            f"{shown} reachable, Socket.IO {NAMESPACE} answered, API key accepted; LiveKit {result.livekit}"
+        )
+        return done(None)
+    finally:
+        try:
+            await asyncio.wait_for(sio.disconnect(), 3)
+        except (TimeoutError, OSError, socketio.exceptions.SocketIOError):
+            pass
+
+
+async def _first_of(
+    received: dict[str, Any], arrived: asyncio.Event, names: tuple[str, ...], timeout: float
+) -> str | None:
+    deadline = time.monotonic() + timeout
+    while True:
+        for name in names:
+            if name in received:
+                return name
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        arrived.clear()
+        try:
+            await asyncio.wait_for(arrived.wait(), remaining)
+        except TimeoutError:
+            pass
+
+
+def run_preflight(url: str, api_key: str, character_id: str, player_id: str, timeout: float) -> PreflightResult:
+    """:func:`preflight` from synchronous code (the plugin calls it before any case runs)."""
+    return asyncio.run(preflight(url, api_key, character_id, player_id, timeout))
