@@ -42,6 +42,25 @@ def broken_environment():
 def test_conn_1_environment_broken(broken_environment):
     """Socket.IO v4 on /sdk."""
 
+@pytest.mark.estuary_case("LK-6", "MUST")
+def test_lk_6_blocked_by_ready():
+    """A bot is in the room at livekit_ready."""
+    from pytest_estuary.verdicts import step
+    with step("LK-5", "livekit_ready for the joined room"):
+        assert False, "Expected: livekit_ready\\nActual:   nothing within 5 s"
+
+@pytest.mark.estuary_case("LK-9", "MUST")
+def test_lk_9_own_step_fails():
+    """The room is deleted after leave."""
+    from pytest_estuary.verdicts import step
+    with step("LK-9", "leave"):
+        assert False, "Expected: the room gone\\nActual:   still there"
+
+@pytest.mark.estuary_case("TEXT-2", "SHOULD")
+def test_text_2_harness_bug():
+    """bot_voice follows."""
+    None.get("x")
+
 def test_not_a_case():
     pass
 '''
@@ -69,9 +88,12 @@ def test_verdicts_levels_and_exit_status(pytester: pytest.Pytester) -> None:
         "LK-7": "NON-STRICT",
         "LK-10": "SKIPPED",
         "CONN-1": "ERROR",
+        "LK-6": "BLOCKED",
+        "LK-9": "FAIL",
+        "TEXT-2": "ERROR",
     }
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the MUST failure
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert report["run"]["mode"] == "fake"
     assert report["summary"]["gate"] == "fail"
     by_id = {case["id"]: case for case in report["cases"]}
@@ -80,7 +102,30 @@ def test_verdicts_levels_and_exit_status(pytester: pytest.Pytester) -> None:
     assert by_id["LK-10"]["reason"] == "not offered by this server"
     assert "livekit-server missing" in by_id["CONN-1"]["reason"]
     assert "| LK-7 | SHOULD | NON-STRICT |" in markdown
+    assert by_id["LK-6"]["blocked_by"] == "LK-5"
+    assert by_id["LK-6"]["reason"].startswith("BLOCKED by LK-5 (livekit_ready for the joined room): Expected:")
+    assert "harness error, not a protocol observation: AttributeError" in by_id["TEXT-2"]["reason"]
+    assert report["summary"]["counts"]["BLOCKED"] == 1
+    # A stranger reads the gate and what to look at first in the first lines, the full reason below.
+    head = markdown.splitlines()[:12]
+    assert head[2].startswith("**Gate: FAIL**")
+    assert any(line.startswith("- **ERROR CONN-1**") for line in head)
+    assert any(line.startswith("- **FAIL LK-5**") for line in head)
+    assert "Actual: nothing (key" in markdown or "Actual:" in markdown.split("### Details")[1]
+    assert "| LK-5 | MUST | FAIL |" in markdown and "livekit_ready comes within 5 s." in markdown
     result.stdout.fnmatch_lines(["*estuary conformance*", "LK-5 * MUST * FAIL *", "gate: FAIL*"])
+
+
+def test_a_run_that_executed_no_case_fails_the_gate(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_cases=CASES)
+    result = pytester.runpytest_subprocess("-k", "nothing_matches_this", "--estuary-report", "r.json")
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["summary"] == {"counts": report["summary"]["counts"], "executed": 0, "gate": "fail"}
+    assert result.ret != pytest.ExitCode.OK
+    skipped_only = pytester.runpytest_subprocess("-k", "lk_10", "--estuary-report", "s.json")
+    assert json.loads((pytester.path / "s.json").read_text())["summary"]["gate"] == "fail"
+    assert skipped_only.ret == pytest.ExitCode.TESTS_FAILED
+    skipped_only.stdout.fnmatch_lines(["gate: FAIL (no conformance case was executed)*"])
 
 
 def test_should_failure_alone_keeps_the_gate_open(pytester: pytest.Pytester) -> None:
@@ -96,7 +141,8 @@ def test_strict_makes_should_failures_fail(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_cases=CASES)
     result = pytester.runpytest_subprocess("-k", "lk_1_ or lk_7", "--estuary-strict", "--estuary-report", "r.json")
     report = json.loads((pytester.path / "r.json").read_text())
-    assert _verdicts(report) == {"LK-1": "PASS", "LK-7": "FAIL"}
+    assert _verdicts(report) == {"LK-1": "PASS", "LK-7": "NON-STRICT"}
+    assert report["summary"]["gate"] == "fail"
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
@@ -119,6 +165,9 @@ def test_report_is_complete_under_xdist(pytester: pytest.Pytester) -> None:
         "LK-7": "NON-STRICT",
         "LK-10": "SKIPPED",
         "CONN-1": "ERROR",
+        "LK-6": "BLOCKED",
+        "LK-9": "FAIL",
+        "TEXT-2": "ERROR",
     }
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
