@@ -6,6 +6,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from fake_server.redact import quote
+
 __all__ = ["AuthError", "Credentials", "check_auth"]
 
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -43,14 +45,14 @@ def check_auth(auth: Any, accepted_keys: Collection[str]) -> Credentials:
     if rate is None:
         rate = DEFAULT_SAMPLE_RATE
     if isinstance(rate, bool) or not isinstance(rate, int) or rate not in SAMPLE_RATES:
-        raise AuthError(f"auth.audio_sample_rate must be one of {SAMPLE_RATES}, got {rate!r}")
+        raise AuthError(f"auth.audio_sample_rate must be one of {SAMPLE_RATES}, got {quote(rate)}")
     memory = auth.get("realtime_memory")
     if memory is not None and not isinstance(memory, bool):
-        raise AuthError(f"auth.realtime_memory must be true or false, got {memory!r}")
+        raise AuthError(f"auth.realtime_memory must be true or false, got {quote(memory)}")
     capabilities = auth.get("capabilities")
     if capabilities is not None:
         if not isinstance(capabilities, dict):
             raise AuthError(f"auth.capabilities must be an object, got {type(capabilities).__name__}")
         if capabilities.get("version") != "1":
-            raise AuthError(f'auth.capabilities.version must be "1", got {capabilities.get("version")!r}')
+            raise AuthError(f'auth.capabilities.version must be "1", got {quote(capabilities.get("version"))}')
     return Credentials(ids["character_id"], ids["player_id"], rate)

@@ -22,6 +22,7 @@ from livekit import api
 from fake_server.bot_host import BotError, BotHost
 from fake_server.eventlog import EventLog
 from fake_server.misbehaviour import Misbehaviour
+from fake_server.redact import redact_text, redact_value
 from fake_server.sessions import Session, WarmBot
 from fake_server.stt import SttEvent, Transcripts
 from fake_server.text import Brain, reply_chunks
@@ -35,6 +36,7 @@ NAMESPACE = "/sdk"
 CHUNK_DELAY = 0.005  # between streamed chunks: a stream, yet a fast one
 BOT_VOICE_CHUNK_SECONDS = 0.2
 DELETE_BOUND = 3.0  # a LiveKit server that accepts and never answers must not hold up a shutdown
+ERROR_EVENTS = frozenset({"error", "auth_error", "livekit_error", "voice_error"})
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,11 @@ class Engine:
     # -- wire ---------------------------------------------------------------------------------
 
     async def emit(self, session: Session, name: str, payload: dict[str, Any]) -> None:
-        """Send one event with its one object argument (WIRE-1), unless told to misbehave."""
+        """Send one event with its one object argument (WIRE-1), unless told to misbehave.
+
+        Error texts may quote what the client sent: they are redacted by value first."""
+        if name in ERROR_EVENTS:
+            payload = redact_value(payload)
         self.events.record(session.sid, session.session_id, "out", name, payload)
         if self.bad(session).no_argument_events:
             await self.sio.emit(name, namespace=NAMESPACE, to=session.sid)
@@ -117,6 +123,7 @@ class Engine:
         await self.emit(session, "error", {"message": message})
 
     def violation(self, session: Session, rule: str, expected: str, actual: str) -> None:
+        expected, actual = redact_text(expected), redact_text(actual)
         log.info("client violation %s by %s: expected %s, actual %s", rule, session.session_id, expected, actual)
         self.events.violation(session.session_id, rule, expected, actual)
 

@@ -1,13 +1,22 @@
-"""Every event in and out of the fake server, with time and session; waits are bounded."""
+"""Every event in and out of the fake server, with time and session; waits are bounded.
+
+The log is a ring bounded by count and by (estimated) bytes, oldest dropped first, so no client can
+grow it without limit: payloads are kept abbreviated (``<base64, 9600 bytes>``), and those of
+unknown events and of sockets that have not authenticated only as a one-line summary.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from fake_server.abbreviate import abbreviate, approx_size, short_name, summarise
+from fake_server.redact import redact_value
 
 __all__ = ["EventLog", "EventWaitTimeout", "RecordedEvent", "Violation"]
 
@@ -16,7 +25,8 @@ Direction = Literal["in", "out"]
 
 @dataclass(frozen=True)
 class RecordedEvent:
-    """One event: ``in`` = client → server, ``out`` = server → client; ``payload`` is the raw args."""
+    """One event: ``in`` = client → server, ``out`` = server → client; ``payload`` is the event's
+    argument, abbreviated (or only summarised: see the module docstring)."""
 
     t: float
     session_id: str | None
@@ -31,7 +41,7 @@ class RecordedEvent:
             "session_id": self.session_id,
             "direction": self.direction,
             "name": self.name,
-            "payload": _redacted(self.payload),
+            "payload": redact_value(self.payload),
         }
 
 
@@ -49,28 +59,38 @@ class EventWaitTimeout(AssertionError):
     """No matching event within the bound; the message lists the last events seen."""
 
 
-_SECRET_KEYS = frozenset({"api_key", "token"})
-
-
-def _redacted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: (f"{str(v)[:4]}…" if k in _SECRET_KEYS else _redacted(v)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_redacted(v) for v in value]
-    return value
+MAX_EVENTS = 10_000
+MAX_BYTES = 4_000_000
+MAX_VIOLATIONS = 1_000
+EVENT_OVERHEAD = 200  # the record itself, its name and ids
 
 
 class EventLog:
     """Thread-safe: the server's loop appends, tests on any thread or loop read and wait."""
 
-    def __init__(self) -> None:
-        self._events: list[RecordedEvent] = []
-        self._violations: list[Violation] = []
+    def __init__(self, max_events: int = MAX_EVENTS, max_bytes: int = MAX_BYTES) -> None:
+        if max_events < 1 or max_bytes < 1:
+            raise ValueError(f"max_events and max_bytes must be positive, got {max_events} and {max_bytes}")
+        self.max_events, self.max_bytes = max_events, max_bytes
+        self._events: deque[tuple[RecordedEvent, int]] = deque()
+        self._bytes = 0
+        self.dropped = 0  # events pushed out of the ring so far
+        self._violations: deque[Violation] = deque(maxlen=MAX_VIOLATIONS)
         self._cond = threading.Condition()
 
-    def record(self, sid: str, session_id: str | None, direction: Direction, name: str, payload: Any) -> None:
+    def record(
+        self, sid: str, session_id: str | None, direction: Direction, name: str, payload: Any, *, summary: bool = False
+    ) -> None:
+        """Append one event; ``summary`` keeps only a one-line description of its payload."""
+        kept = summarise(payload) if summary else abbreviate(payload)
+        event = RecordedEvent(time.monotonic(), session_id, sid, direction, short_name(name), kept)
+        size = EVENT_OVERHEAD + approx_size(kept)
         with self._cond:
-            self._events.append(RecordedEvent(time.monotonic(), session_id, sid, direction, name, payload))
+            self._events.append((event, size))
+            self._bytes += size
+            while len(self._events) > self.max_events or (self._bytes > self.max_bytes and len(self._events) > 1):
+                self._bytes -= self._events.popleft()[1]
+                self.dropped += 1
             self._cond.notify_all()
 
     def violation(self, session_id: str | None, rule: str, expected: str, actual: str) -> None:
@@ -85,11 +105,19 @@ class EventLog:
     def clear(self) -> None:
         with self._cond:
             self._events.clear()
+            self._bytes = 0
+            self.dropped = 0
             self._violations.clear()
 
     def all(self) -> list[RecordedEvent]:
         with self._cond:
-            return list(self._events)
+            return [event for event, _ in self._events]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(events held, their estimated bytes)."""
+        with self._cond:
+            return len(self._events), self._bytes
 
     def find(
         self,
@@ -99,7 +127,7 @@ class EventLog:
         since: float = 0.0,
     ) -> list[RecordedEvent]:
         with self._cond:
-            return [e for e in self._events if _matches(e, name, direction, session_id, since)]
+            return [e for e, _ in self._events if _matches(e, name, direction, session_id, since)]
 
     def wait_for(
         self,
@@ -115,13 +143,14 @@ class EventLog:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for event in self._events:
+                for event, _ in self._events:
                     if _matches(event, name, direction, session_id, since) and (predicate is None or predicate(event)):
                         return event
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     tail = "\n".join(
-                        f"  {e.direction} {e.name} {str(_redacted(e.payload))[:120]}" for e in self._events[-10:]
+                        f"  {e.direction} {e.name} {str(redact_value(e.payload))[:120]}"
+                        for e, _ in list(self._events)[-10:]
                     )
                     raise EventWaitTimeout(
                         f"no {direction} event {name!r} within {timeout:.1f} s; last events:\n{tail or '  <none>'}"

@@ -9,6 +9,7 @@ from typing import Any
 
 from fake_server.bot_host import OnSpeech, RemoteBot
 from fake_server.engine import Engine
+from fake_server.redact import quote
 from fake_server.sessions import Session, WarmBot
 from fake_server.stt import SttEvent
 from fake_server.tokens import SESSION_ATTRIBUTE, STATE_ATTRIBUTE, bot_token, mint
@@ -26,13 +27,20 @@ class LiveKitVoice:
     async def on_token(self, session: Session, payload: Any) -> None:
         engine, bad = self.engine, self.engine.bad(session)
         if payload is not None and not _turn_mode_ok(payload):
-            await engine.error(session, f"livekit_token: turn_mode must be one of {TURN_MODES}, got {payload!r}")
+            await engine.error(session, f"livekit_token: turn_mode must be one of {TURN_MODES}, got {quote(payload)}")
             return
         if engine.settings.livekit is None or bad.livekit_disabled:
             return  # a server without LiveKit never answers (LK-11): the client must time out
         if bad.livekit_refused is not None:
             await engine.emit(session, "livekit_error", {"error": bad.livekit_refused})
             return
+        # At most one room per session: a new token releases the voice and the warm bot of the last.
+        stale, session.warm_bot = session.warm_bot, None
+        if session.voice == "livekit":
+            await engine.release_voice(session)
+        await engine.discard_warm_bot(stale)
+        if engine.sessions.get(session.sid) is not session:
+            return  # it ended while its last room went: no new one for nobody
         warm_up = engine.settings.bot_warmup and not bad.no_bot
         standby = self.take_standby() if warm_up else None
         room = standby.room if standby is not None else engine.new_room_name()
@@ -45,9 +53,6 @@ class LiveKitVoice:
             misbehaviour=bad,
         )
         session.token_room = room
-        stale, session.warm_bot = session.warm_bot, None
-        if stale is not None:  # a second token before livekit_join: that room will never be joined
-            engine.spawn(engine.discard_warm_bot(stale))  # not a session task: it must outlive the session
         body = {"token": reply.token, "url": reply.url, "room": reply.room}
         if bad.token_reply_missing:
             body.pop(bad.token_reply_missing, None)
@@ -62,7 +67,7 @@ class LiveKitVoice:
         engine, bad = self.engine, self.engine.bad(session)
         if payload is not None and not (isinstance(payload, dict) and _join_payload_ok(payload)):
             await engine.error(
-                session, f"livekit_join: expected no argument, null or {{room, turn_mode?}}, got {payload!r}"
+                session, f"livekit_join: expected no argument, null or {{room, turn_mode?}}, got {quote(payload)}"
             )
             return
         room = payload.get("room") if isinstance(payload, dict) and payload.get("room") else session.token_room
@@ -71,8 +76,8 @@ class LiveKitVoice:
             await engine.emit(session, "livekit_error", {"error": "livekit_join before livekit_token: no room"})
             return
         if room != session.token_room:
-            engine.violation(session, "LK-handshake", f"livekit_join for room {session.token_room!r}", repr(room))
-            await engine.emit(session, "livekit_error", {"error": f"livekit_join: unknown room {room!r}"})
+            engine.violation(session, "LK-handshake", f"livekit_join for room {session.token_room!r}", quote(room))
+            await engine.emit(session, "livekit_error", {"error": f"livekit_join: unknown room {quote(room)}"})
             return
         if bad.livekit_refused is not None:
             await engine.emit(session, "livekit_error", {"error": bad.livekit_refused})

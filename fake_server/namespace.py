@@ -1,7 +1,8 @@
 """The /sdk namespace: connection, authentication, and dispatch of every client event.
 
 Handlers accept no argument, ``null`` or an object (WIRE-2); anything malformed gets
-``error {message}`` naming the event and the field (WIRE-3); unknown events are ignored.
+``error {message}`` naming the event and the field (WIRE-3); unknown events (reserved names such
+as ``connect`` included, see fake_server.wire) are ignored, and logged only as a summary.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from fake_server.abbreviate import short_name
 from fake_server.auth import AuthError, check_auth
 from fake_server.engine import NAMESPACE, Engine
 from fake_server.livekit_voice import LiveKitVoice
+from fake_server.redact import quote
 from fake_server.sessions import Session
 from fake_server.websocket_voice import WebSocketVoice
+from fake_server.wire import GuardedServer
 
 __all__ = ["SdkNamespace"]
 
@@ -43,11 +47,16 @@ class SdkNamespace:
             "start_voice": websocket.on_start,
             "stream_audio": websocket.on_audio,
             "stop_voice": websocket.on_stop,
+            "audio_playback_complete": self.on_playback_complete,
         }
         sio = engine.sio
         sio.on("connect", self.on_connect, namespace=NAMESPACE)
         sio.on("disconnect", self.on_disconnect, namespace=NAMESPACE)
         sio.on("*", self.on_event, namespace=NAMESPACE)
+        if isinstance(sio, GuardedServer):
+            sio.unknown_event = self.on_event
+            sio.authenticated = self.authenticated_socket
+            sio.overdue = self.on_auth_overdue
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -64,6 +73,23 @@ class SdkNamespace:
         self.engine.events.record(sid, session.session_id if session else None, "in", "disconnect", None)
         if session is not None:
             await self.engine.end_session(session)
+
+    def _session_of(self, eio_sid: str) -> Session | None:
+        sid = self.engine.sio.manager.sid_from_eio_sid(eio_sid, NAMESPACE)
+        return self.engine.sessions.get(sid) if sid is not None else None
+
+    def authenticated_socket(self, eio_sid: str) -> bool:
+        session = self._session_of(eio_sid)
+        return session is not None and session.authenticated
+
+    async def on_auth_overdue(self, eio_sid: str) -> None:
+        """The auth deadline passed: say so to a socket in /sdk; the caller then closes it."""
+        session = self._session_of(eio_sid)
+        if session is not None:
+            deadline = getattr(self.engine.sio, "auth_deadline", 0.0)
+            await self.engine.emit(
+                session, "auth_error", {"error": f"no authentication within {deadline:g} s; closing the connection"}
+            )
 
     def authenticate(self, session: Session, auth: Any) -> tuple[str, dict[str, Any]]:
         """Check ``auth`` and open the session; returns the event to send (session_info or an error)."""
@@ -87,10 +113,13 @@ class SdkNamespace:
         session = engine.sessions.get(sid)
         if session is None:
             return
-        engine.events.record(sid, session.session_id, "in", name, args[0] if len(args) == 1 else (args or None))
         handler = self.handlers.get(name)
+        # Unknown events, and anything but authenticate before authentication, are kept as a summary.
+        summary = handler is None or not (session.authenticated or name == "authenticate")
+        payload = args[0] if len(args) == 1 else (list(args) or None)
+        engine.events.record(sid, session.session_id, "in", name, payload, summary=summary)
         if handler is None:
-            log.debug("ignoring unknown event %r", name)
+            log.debug("ignoring unknown event %s", short_name(name))
             return
         bad = engine.bad(session)
         if bad.drop_socket_at == name:
@@ -128,14 +157,14 @@ class SdkNamespace:
     async def on_text(self, session: Session, payload: Any) -> None:
         text = payload.get("text") if isinstance(payload, dict) else None
         if not isinstance(text, str) or not text.strip():
-            await self.engine.error(session, f"text: field 'text' must be a non-empty string, got {text!r}"[:200])
+            await self.engine.error(session, f"text: field 'text' must be a non-empty string, got {quote(text)}")
             return
         if len(text) > MAX_TEXT:
             await self.engine.error(session, f"text: field 'text' is longer than {MAX_TEXT} characters")
             return
         text_only = payload.get("textOnly", False) if isinstance(payload, dict) else False
         if not isinstance(text_only, bool):
-            await self.engine.error(session, f"text: field 'textOnly' must be true or false, got {text_only!r}")
+            await self.engine.error(session, f"text: field 'textOnly' must be true or false, got {quote(text_only)}")
             return
         session.spawn(self.engine.reply(session, text, text_only=text_only))
 
@@ -147,6 +176,12 @@ class SdkNamespace:
         if payload.get("text_only") is True if isinstance(payload, dict) else False:
             return
         session.spawn(self.engine.speak(session, text))
+
+    async def on_playback_complete(self, session: Session, payload: Any) -> None:
+        """TEXT-4: the client finished playing a reply's audio; recorded (the event log), no answer."""
+        message_id = payload.get("message_id") if isinstance(payload, dict) else None
+        if message_id is not None and not isinstance(message_id, str):
+            await self.engine.error(session, "audio_playback_complete: field 'message_id' must be a string")
 
     async def on_interrupt(self, session: Session, payload: Any) -> None:
         message_id = payload.get("message_id") if isinstance(payload, dict) else None

@@ -18,7 +18,6 @@ from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-import socketio
 from aiohttp import web
 
 from fake_server.control import add_control_routes
@@ -29,6 +28,7 @@ from fake_server.namespace import SdkNamespace
 from fake_server.sessions import SessionView
 from fake_server.tokens import LiveKitConfig
 from fake_server.voice_synth import BOT_PITCH_HZ
+from fake_server.wire import GuardedServer
 
 __all__ = ["FakeEstuaryServer", "FakeServerError"]
 
@@ -36,6 +36,7 @@ log = logging.getLogger("fake_server")
 T = TypeVar("T")
 CALL_TIMEOUT = 30.0
 WATCHDOG_PERIOD = 0.2
+AUTH_DEADLINE = 10.0
 
 
 class FakeServerError(RuntimeError):
@@ -57,7 +58,11 @@ class FakeEstuaryServer:
         bot_pitch_hz: float = BOT_PITCH_HZ,
         control_token: str | None = None,
         bot_warmup: bool = True,
+        auth_deadline: float = AUTH_DEADLINE,
+        allowed_origins: Sequence[str] | None = None,
     ) -> None:
+        """``auth_deadline``: seconds a socket may stay open without authenticating.
+        ``allowed_origins``: browser origins accepted besides loopback ones (``["*"]``: any)."""
         if api_keys is not None and (isinstance(api_keys, str) or not all(isinstance(k, str) and k for k in api_keys)):
             raise ValueError("api_keys must be a sequence of non-empty strings")
         keys = tuple(api_keys) if api_keys else (f"est-{secrets.token_urlsafe(24)}",)
@@ -65,12 +70,19 @@ class FakeEstuaryServer:
             ("token_ttl", token_ttl),
             ("session_idle_timeout", session_idle_timeout),
             ("voice_idle_timeout", voice_idle_timeout),
+            ("auth_deadline", auth_deadline),
         ):
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value}")
         self.settings = EngineSettings(
             keys, livekit, token_ttl, session_idle_timeout, voice_idle_timeout, bot_pitch_hz, bot_warmup
         )
+        if allowed_origins is not None and (
+            isinstance(allowed_origins, str) or not all(isinstance(o, str) and o for o in allowed_origins)
+        ):
+            raise ValueError("allowed_origins must be a sequence of origins such as 'https://app.example'")
+        self.auth_deadline = auth_deadline
+        self.allowed_origins = tuple(allowed_origins) if allowed_origins is not None else None
         self.host = host
         self.port = port
         self.control_token = control_token or secrets.token_urlsafe(24)
@@ -136,8 +148,11 @@ class FakeEstuaryServer:
     async def _serve(self) -> None:
         # always_connect: CONNECT is acked before on_connect runs, so session_info (or auth_error)
         # can follow at once; clients drop events that come before the ack.
-        sio = socketio.AsyncServer(
-            async_mode="aiohttp", cors_allowed_origins="*", async_handlers=False, always_connect=True
+        sio = GuardedServer(
+            auth_deadline=self.auth_deadline,
+            allowed_origins=self.allowed_origins,
+            async_handlers=False,
+            always_connect=True,
         )
         engine = Engine(sio, self.settings, self.events)
         namespace = SdkNamespace(engine)
@@ -179,6 +194,8 @@ class FakeEstuaryServer:
         assert engine is not None
         if self._watchdog is not None:
             self._watchdog.cancel()
+        if isinstance(engine.sio, GuardedServer):
+            engine.sio.cancel_deadlines()
         await self._disconnect_all()
         await engine.aclose()
         if self._runner is not None:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from fake_server.engine import Engine
+from fake_server.redact import quote
 from fake_server.sessions import Session
 from fake_server.stt import UtteranceDetector
 
@@ -42,7 +43,7 @@ class WebSocketVoice:
     async def on_audio(self, session: Session, payload: Any) -> None:
         engine = self.engine
         if not isinstance(payload, dict) or not isinstance(payload.get("audio"), str):
-            engine.violation(session, "WS-2", "stream_audio {audio: base64 string}", repr(payload)[:80])
+            engine.violation(session, "WS-2", "stream_audio {audio: base64 string}", quote(payload, 80))
             await engine.error(session, "stream_audio: field 'audio' must be a base64 string of PCM16 audio")
             return
         text = payload["audio"]
@@ -52,7 +53,7 @@ class WebSocketVoice:
         try:
             data = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
-            engine.violation(session, "WS-2", "stream_audio.audio valid base64", text[:20])
+            engine.violation(session, "WS-2", "stream_audio.audio valid base64", quote(text, 40))
             await engine.error(session, "stream_audio: field 'audio' is not valid base64")
             return
         if len(data) % 2:

@@ -1,0 +1,220 @@
+"""The fake server against clients that misuse it: reserved event names, sockets that never
+authenticate, huge or unknown payloads, secrets in payloads, foreign origins, malformed packets."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from fake_server import EventLog, FakeEstuaryServer
+
+BOUND = 5.0
+API_KEY_LIKE = "sk-live-9f8e7d6c5b4a39281726354453627181"
+JWT_LIKE = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzZWNyZXQtcGxheWVyIn0.c2lnbmF0dXJlLXRoYXQtaXMtc2VjcmV0"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeEstuaryServer]:
+    with FakeEstuaryServer(auth_deadline=1.0) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def clean(fake: FakeEstuaryServer) -> None:
+    fake.reset()
+
+
+@pytest.mark.asyncio
+async def test_reserved_event_names_are_unknown_events(fake: FakeEstuaryServer, make_peer: Any) -> None:
+    peer = make_peer(fake.url)
+    info = await peer.session(fake.api_key)
+    for name in ("connect", "disconnect", "*", "message", "connect_error", "disconnecting"):
+        await peer.emit(name, {"api_key": fake.api_key, "character_id": "c", "player_id": "intruder"})
+        await peer.emit(name)
+    await peer.text_round_trip()  # the session answers, on the same socket
+    sessions = fake.sessions
+    assert [s.session_id for s in sessions] == [info["session_id"]], "the session was replaced or ended"
+    assert peer.sio.connected and not peer.payloads("error")
+    logged = fake.events.find(name="disconnect", direction="in")
+    assert logged and all(isinstance(e.payload, str) and e.payload.startswith("<") for e in logged), logged
+
+
+@pytest.mark.asyncio
+async def test_event_with_no_string_name_is_dropped_not_fatal(fake: FakeEstuaryServer, make_peer: Any) -> None:
+    peer = make_peer(fake.url)
+    await peer.session(fake.api_key)
+    await peer.sio.eio.send('2/sdk,[17,{"a":1}]')  # a Socket.IO EVENT whose name is a number
+    await peer.sio.eio.send("2/sdk,[]")
+    await peer.text_round_trip()
+
+
+@pytest.mark.asyncio
+async def test_a_socket_that_never_authenticates_is_closed_at_the_deadline(
+    fake: FakeEstuaryServer, make_peer: Any
+) -> None:
+    peer = make_peer(fake.url)
+    start = time.monotonic()
+    await peer.connect()  # /sdk without auth, and no authenticate event
+    error = await peer.wait("auth_error", timeout=BOUND)
+    await asyncio.wait_for(peer.disconnected.wait(), BOUND)
+    assert 0.9 <= time.monotonic() - start <= 3.0
+    assert "no authentication within 1 s" in error["error"]
+    healthy = make_peer(fake.url)
+    await healthy.session(fake.api_key)
+    await asyncio.sleep(1.5)  # past the deadline: an authenticated socket stays
+    await healthy.text_round_trip()
+
+
+@pytest.mark.asyncio
+async def test_a_bare_engine_io_socket_is_closed_at_the_deadline(fake: FakeEstuaryServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{fake.url}/socket.io/?EIO=4&transport=websocket")
+        start = time.monotonic()
+        while not ws.closed and time.monotonic() - start < BOUND:  # never opens a namespace
+            await ws.receive(timeout=BOUND)
+        assert ws.closed and time.monotonic() - start <= 3.0
+
+
+@pytest.mark.asyncio
+async def test_unauthenticated_and_unknown_payloads_are_only_summarised(
+    fake: FakeEstuaryServer, make_peer: Any
+) -> None:
+    big = {"blob": "x" * 500_000, "more": list(range(10_000))}
+    stranger = make_peer(fake.url)
+    await stranger.connect()
+    for _ in range(20):
+        await stranger.emit("text", big)  # before authentication
+    member = make_peer(fake.url)
+    await member.session(fake.api_key, player_id="member")
+    for _ in range(20):
+        await member.emit("no_such_event", big)
+    await member.text_round_trip()
+    held, size = fake.events.size
+    assert size < 200_000, f"{held} events take ~{size} bytes"
+    for event in fake.events.find(name="text", direction="in") + fake.events.find(name="no_such_event"):
+        if event.session_id is None or event.name == "no_such_event":
+            assert isinstance(event.payload, str) and event.payload.startswith("<dict, 2 keys"), event.payload
+
+
+@pytest.mark.asyncio
+async def test_long_payloads_are_abbreviated_in_the_log(fake: FakeEstuaryServer, make_peer: Any) -> None:
+    peer = make_peer(fake.url)
+    await peer.session(fake.api_key)
+    await peer.emit("start_voice", None)
+    await peer.wait("voice_started")
+    pcm = bytes(9600)
+    await peer.emit("stream_audio", {"audio": base64.b64encode(pcm).decode()})
+    await peer.emit("text", {"text": "hello world " * 500})  # 6000 characters
+    await peer.text_round_trip()
+    [audio] = [e.payload for e in fake.events.find(name="stream_audio", direction="in")]
+    assert audio == {"audio": "<base64, 9600 bytes>"}
+    assert {"text": "<str, 6000 chars>"} in [e.payload for e in fake.events.find(name="text", direction="in")]
+
+
+def test_the_event_log_is_a_ring_bounded_by_count_and_bytes() -> None:
+    log = EventLog(max_events=100, max_bytes=50_000)
+    for i in range(1000):
+        log.record("sid", "s", "in", "text", {"text": f"message {i}", "pad": "z" * 900})
+    held, size = log.size
+    assert held <= 100 and size <= 50_000 and log.dropped == 1000 - held
+    assert log.all()[-1].payload["text"] == "message 999"
+
+
+@pytest.mark.asyncio
+async def test_a_key_sent_in_a_payload_is_redacted_in_errors_the_log_and_control_api(
+    fake: FakeEstuaryServer, make_peer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="fake_server")
+    peer = make_peer(fake.url)
+    await peer.session(fake.api_key)
+    await peer.emit("livekit_token", {"turn_mode": API_KEY_LIKE})
+    await peer.emit("livekit_join", {"room": JWT_LIKE})
+    await peer.emit("text", {"text": 12, "note": API_KEY_LIKE})
+    await peer.emit("client_interrupt", {"message_id": [API_KEY_LIKE]})
+    await peer.emit("start_voice", {"turn_mode": JWT_LIKE})
+    await peer.emit("stream_audio", {"audio": API_KEY_LIKE + "!"})
+    await peer.text_round_trip()
+    errors = json.dumps(peer.payloads("error") + peer.payloads("livekit_error") + peer.payloads("voice_error"))
+    assert "turn_mode must be one of" in errors  # the errors still say what was wrong
+    request = urllib.request.Request(
+        f"{fake.url}/control/events", headers={"Authorization": f"Bearer {fake.control_token}"}
+    )
+    control = await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=BOUND).read().decode())
+    violations = json.dumps([v.__dict__ for v in fake.events.violations])
+    for where, text in (("errors", errors), ("control API", control), ("logs", caplog.text), ("violations", violations)):
+        assert API_KEY_LIKE not in text and JWT_LIKE not in text, f"a secret reached the {where}"
+        assert API_KEY_LIKE[8:20] not in text and JWT_LIKE[40:60] not in text, f"part of a secret reached the {where}"
+
+
+@pytest.mark.parametrize(
+    ("origin", "accepted"),
+    [
+        ("http://127.0.0.1:5173", True),
+        ("http://localhost:3000", True),
+        ("http://[::1]:8080", True),
+        ("https://evil.example", False),
+        ("http://127.0.0.1.evil.example", False),
+        ("null", False),
+    ],
+)
+@pytest.mark.asyncio
+async def test_browsers_may_connect_from_loopback_origins_only(
+    fake: FakeEstuaryServer, make_peer: Any, origin: str, accepted: bool
+) -> None:
+    peer = make_peer(fake.url)
+    if accepted:
+        await peer.connect({"api_key": fake.api_key, "character_id": "c", "player_id": "p"}, {"Origin": origin})
+        await peer.wait("session_info")
+        return
+    with pytest.raises(Exception, match=r"(?i)not an accepted origin|connection error|400"):
+        await peer.connect({"api_key": fake.api_key, "character_id": "c", "player_id": "p"}, {"Origin": origin})
+    async with aiohttp.ClientSession() as http:
+        url = f"{fake.url}/socket.io/?EIO=4&transport=polling"
+        async with http.get(url, headers={"Origin": origin}) as response:
+            assert response.status == 400
+            assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.asyncio
+async def test_allowed_origins_are_configurable(make_peer: Any) -> None:
+    with FakeEstuaryServer(allowed_origins=["https://app.example"]) as server:
+        peer = make_peer(server.url)
+        await peer.connect(
+            {"api_key": server.api_key, "character_id": "c", "player_id": "p"}, {"Origin": "https://app.example"}
+        )
+        await peer.wait("session_info")
+        await peer.close()
+    with pytest.raises(ValueError, match="allowed_origins"):
+        FakeEstuaryServer(allowed_origins="https://app.example")  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio
+async def test_malformed_packets_cost_a_few_warning_lines_not_tracebacks(
+    fake: FakeEstuaryServer, make_peer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    frames = ["", "9", "4x", "42/sdk,", '42/sdk,["text"', "451-/sdk,[]", "45", "\x00", "6", '42/sdk,{"a":1}']
+    peer = make_peer(fake.url)
+    await peer.session(fake.api_key)
+    for _ in range(10):
+        for frame in frames:
+            await _raw_send(peer, frame)
+    await peer.text_round_trip()
+    wire = [r for r in caplog.records if r.name.startswith("fake_server.wire") or r.name.startswith("aiohttp")]
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in wire)
+    assert len(wire) <= 6, [r.getMessage() for r in wire]
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+async def _raw_send(peer: Any, frame: str) -> None:
+    """One raw WebSocket frame on the peer's Engine.IO connection, below Socket.IO's encoder."""
+    await peer.sio.eio.ws.send_str(frame)
