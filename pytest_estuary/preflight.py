@@ -8,6 +8,8 @@ Checks, in order, each bounded: the host accepts TCP, a Socket.IO server answers
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -53,9 +55,13 @@ async def _tcp(url: str) -> str | None:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), TCP_TIMEOUT)
     except TimeoutError:
         return f"no answer from {host}:{port} within {TCP_TIMEOUT:.0f} s (TCP connect timed out)"
+    except ConnectionRefusedError:
+        return f"connection refused at {host}:{port} (nothing accepts connections there)"
+    except socket.gaierror as exc:
+        return f"host name {host!r} not found ({exc.strerror})"
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        return f"{reason.lower()} at {host}:{port} (nothing accepts connections there)"
+        reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+        return f"{reason.lower()} at {host}:{port}"
     writer.close()
     try:
         await writer.wait_closed()

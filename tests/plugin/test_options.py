@@ -52,7 +52,9 @@ def test_bad_url_and_timeout_are_usage_errors(pytester: pytest.Pytester) -> None
     for value in ("nan", "inf", "-1", "0"):
         odd = pytester.runpytest_subprocess(f"--estuary-timeout={value}")
         assert odd.ret == pytest.ExitCode.USAGE_ERROR, value
-        odd.stderr.fnmatch_lines([f"*--estuary-timeout (or ESTUARY_TIMEOUT) must be a finite number of seconds > 0, got '{value}'*"])
+        odd.stderr.fnmatch_lines(
+            [f"*--estuary-timeout (or ESTUARY_TIMEOUT) must be a finite number of seconds > 0, got '{value}'*"]
+        )
 
 
 def test_markers_are_registered_under_strict_markers(pytester: pytest.Pytester) -> None:

@@ -1,0 +1,59 @@
+"""Run the conformance suite as a user does, in a subprocess, and read its JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SuiteRun", "run_suite", "verdict_sets"]
+
+
+@dataclass
+class SuiteRun:
+    """One run of the suite: exit code, JSON report (None if none was written), output, seconds."""
+
+    code: int
+    report: dict[str, Any] | None
+    output: str
+    seconds: float
+
+    def verdicts(self) -> dict[str, str]:
+        """Test name (with parameters) → verdict."""
+        assert self.report is not None, f"no report written; output:\n{self.output[-3000:]}"
+        return {case["nodeid"].rsplit("::", 1)[-1]: case["verdict"] for case in self.report["cases"]}
+
+    def cases(self) -> list[dict[str, Any]]:
+        assert self.report is not None, f"no report written; output:\n{self.output[-3000:]}"
+        cases: list[dict[str, Any]] = self.report["cases"]
+        return cases
+
+
+def run_suite(
+    tmp: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600, name: str = "report"
+) -> SuiteRun:
+    """``pytest --pyargs conformance ARGS`` with a JSON and a Markdown report in ``tmp``."""
+    report = tmp / f"{name}.json"
+    command = [
+        sys.executable, "-m", "pytest", "--pyargs", "conformance", "-p", "no:cacheprovider", "-q",
+        "--estuary-report", str(report), "--estuary-report-md", str(tmp / f"{name}.md"), *args,
+    ]  # fmt: skip
+    started = time.monotonic()
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout, cwd=tmp
+    )
+    loaded = json.loads(report.read_text()) if report.exists() else None
+    return SuiteRun(result.returncode, loaded, result.stdout + result.stderr, time.monotonic() - started)
+
+
+def verdict_sets(run: SuiteRun) -> dict[str, set[str]]:
+    """Verdict → the requirement IDs that got it (an ID with several tests can be in several sets)."""
+    found: dict[str, set[str]] = {}
+    for case in run.cases():
+        found.setdefault(case["verdict"], set()).add(case["id"])
+    return found
