@@ -11,7 +11,7 @@ import numpy as np
 from livekit import rtc
 
 from fake_server.stt import SttEvent, UtteranceDetector
-from fake_server.tokens import STATE_ATTRIBUTE
+from fake_server.tokens import MESSAGE_ATTRIBUTE, STATE_ATTRIBUTE
 from fake_server.voice_synth import synthesize
 
 __all__ = ["Bot"]
@@ -89,21 +89,19 @@ class Bot:
         finally:
             await stream.aclose()
 
-    async def speak(self, text: str) -> None:
-        """Say ``text`` on the voice track in real time; ``estuary.state`` is speaking meanwhile."""
+    async def speak(self, text: str, message_id: str = "") -> None:
+        """Say ``text`` on the voice track in real time; meanwhile ``estuary.state`` is speaking and
+        ``estuary.message_id`` names the reply, then idle and "" (which removes it)."""
         pcm = synthesize(text, SAMPLE_RATE, self.pitch)
         async with self._speaking:
-            await self._set_state("speaking")
+            await self._set_attributes({STATE_ATTRIBUTE: "speaking", MESSAGE_ATTRIBUTE: message_id})
             try:
                 for start in range(0, len(pcm) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
                     frame = pcm[start : start + FRAME_SAMPLES]
                     await self.source.capture_frame(rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, FRAME_SAMPLES))
                 await self.source.wait_for_playout()
             finally:
-                await self._set_state("idle")
-
-    async def _set_state(self, state: str) -> None:
-        await self._set_attributes({STATE_ATTRIBUTE: state})
+                await self._set_attributes({STATE_ATTRIBUTE: "idle", MESSAGE_ATTRIBUTE: ""})
 
     async def _set_attributes(self, attributes: dict[str, str]) -> None:
         if self.room.isconnected():

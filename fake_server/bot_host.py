@@ -56,9 +56,10 @@ class RemoteBot:
             "serve", JOIN_BOUND, bot=self.name, listen_to=listen_to, deaf=on_speech is None, attributes=attributes
         )
 
-    async def speak(self, text: str) -> None:
-        """Say ``text`` on the bot's track; returns when it was said (or the bot left meanwhile)."""
-        await self.host.request("speak", SPEAK_BOUND, bot=self.name, text=text)
+    async def speak(self, text: str, message_id: str = "") -> None:
+        """Say ``text`` on the bot's track, showing ``message_id`` meanwhile; returns when it was said
+        (or the bot left meanwhile)."""
+        await self.host.request("speak", SPEAK_BOUND, bot=self.name, text=text, message_id=message_id)
 
     async def leave(self) -> None:
         self.host.listeners.pop(self.name, None)

@@ -8,7 +8,7 @@ neither side's WebRTC can disturb the other's. The server drives them with JSON 
 stdin, one request a line: ``{"id", "op": "join", "bot", "url", "token", "identity",
 "listen_to" (null for a standby bot), "deaf", "pitch"}``, ``{"id", "op": "serve", "bot",
 "listen_to", "deaf", "attributes"}`` (a standby bot starts serving a client), ``{"id", "op":
-"speak", "bot", "text"}``, ``{"id", "op": "leave", "bot"}``. stdout: ``{"id", "ok": true}`` or
+"speak", "bot", "text", "message_id"}``, ``{"id", "op": "leave", "bot"}``. stdout: ``{"id", "ok": true}`` or
 ``{"id", "error"}`` per request, and ``{"bot", "heard": {"kind", "seconds"}}`` for each
 utterance event a bot hears. End of stdin (the server stopped or died) makes every bot leave,
 then the worker exits.
@@ -64,7 +64,7 @@ class Worker:
             elif op == "serve":
                 await self.serve(request)
             elif op == "speak":
-                await self.speak(request["bot"], request["text"])
+                await self.speak(request["bot"], request["text"], request.get("message_id") or "")
             elif op == "leave":
                 await self.leave(request["bot"])
             else:
@@ -110,9 +110,9 @@ class Worker:
             raise LookupError(f"no bot {name!r} (it left, or never joined)")
         return bot
 
-    async def speak(self, name: str, text: str) -> None:
+    async def speak(self, name: str, text: str, message_id: str) -> None:
         bot = self.bot(name)
-        task = asyncio.ensure_future(bot.speak(text))
+        task = asyncio.ensure_future(bot.speak(text, message_id))
         self.speeches.setdefault(name, set()).add(task)
         try:
             with contextlib.suppress(asyncio.CancelledError):  # cut short by leave: nothing more to say

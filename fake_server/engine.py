@@ -216,18 +216,25 @@ class Engine:
             await self.speak(session, reply, message_id)
 
     async def speak(self, session: Session, text: str, message_id: str | None = None) -> None:
-        """Voice ``text``: on the bot's LiveKit track (bot_voice is metadata, LK-8) or as bot_voice audio."""
+        """Voice ``text``: on the bot's LiveKit track (bot_voice is metadata, LK-8) or as bot_voice audio.
+
+        One reply is voiced at a time per session (protocol.md §9): a reply that comes while another
+        is spoken waits for it to end (a queue, in order; the session's end drops what waits), so
+        bot_voice chunks and bot audio never interleave. Queue, not interrupt: cutting a reply short
+        is the client's call (client_interrupt), not the server's."""
         message_id = message_id or f"msg-{uuid.uuid4().hex[:12]}"
-        if session.voice == "livekit" and session.bot is not None:
-            if self.bad(session).bot_silent:
-                return
-            await self.emit(session, "bot_voice", {"message_id": message_id, "chunk_index": 0, "is_livekit": True})
-            try:
-                await session.bot.speak(text)
-            except BotError as exc:  # the reply itself went out; its voice is lost
-                log.warning("the bot of %s could not speak: %s", session.session_id, exc)
-        else:
-            await self._bot_voice_audio(session, text, message_id)
+        async with session.speaking:
+            bot = session.bot
+            if session.voice == "livekit" and bot is not None:
+                if self.bad(session).bot_silent:
+                    return
+                await self.emit(session, "bot_voice", {"message_id": message_id, "chunk_index": 0, "is_livekit": True})
+                try:
+                    await bot.speak(text, message_id)
+                except BotError as exc:  # the reply itself went out; its voice is lost
+                    log.warning("the bot of %s could not speak: %s", session.session_id, exc)
+            else:
+                await self._bot_voice_audio(session, text, message_id)
 
     async def _bot_voice_audio(self, session: Session, reply: str, message_id: str) -> None:
         rate = session.audio_sample_rate

@@ -83,6 +83,7 @@ class Session:
     voice_activity: float = field(default_factory=time.monotonic)
     voice_released_at: float = float("-inf")
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    speaking: asyncio.Lock = field(default_factory=asyncio.Lock)  # one reply voiced at a time (queue)
 
     @property
     def authenticated(self) -> bool:

@@ -12,6 +12,7 @@ from livekit import api
 from fake_server.misbehaviour import Misbehaviour
 
 __all__ = [
+    "MESSAGE_ATTRIBUTE",
     "SESSION_ATTRIBUTE",
     "STATE_ATTRIBUTE",
     "LiveKitConfig",
@@ -24,6 +25,7 @@ __all__ = [
 EXPIRED_BY_SECONDS = 120  # livekit-server allows 60 s of clock leeway
 STATE_ATTRIBUTE = "estuary.state"  # the bot's speaking/idle participant attribute (LK-10)
 SESSION_ATTRIBUTE = "estuary.session_id"  # the session a bot serves (the fake server's own)
+MESSAGE_ATTRIBUTE = "estuary.message_id"  # the reply the bot is speaking; "" when idle (protocol.md §9)
 
 
 @dataclass(frozen=True)

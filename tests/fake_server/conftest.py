@@ -4,6 +4,7 @@ waits boundedly (no client library of ours in between)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -98,3 +99,93 @@ async def make_peer() -> AsyncIterator[MakePeer]:
     yield make
     for peer in made:
         await peer.close()
+
+
+class Voice:
+    """A bare livekit.rtc participant in the room a peer's ``livekit_token`` reply names: it publishes
+    a microphone (silence until ``say``), hears the bot, and logs the bot's attribute changes."""
+
+    SAMPLE_RATE = 48000
+
+    def __init__(self) -> None:
+        from livekit import rtc
+
+        self.rtc = rtc
+        self.room = rtc.Room()
+        self.source = rtc.AudioSource(self.SAMPLE_RATE, 1)
+        self.attributes: list[tuple[float, str, dict[str, str]]] = []  # (time, identity, all attributes)
+        self.heard: list[tuple[float, bytes]] = []  # the bot's audio frames
+        self._queue: list[bytes] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.room.on("participant_attributes_changed", self._on_attributes)
+        self.room.on("track_subscribed", self._on_track)
+
+    def _on_attributes(self, _changed: dict[str, str], participant: Any) -> None:
+        self.attributes.append((time.monotonic(), participant.identity, dict(participant.attributes)))
+
+    def _on_track(self, track: Any, _publication: Any, participant: Any) -> None:
+        if participant.identity.startswith("bot-") and track.kind == self.rtc.TrackKind.KIND_AUDIO:
+            self._tasks.append(asyncio.ensure_future(self._listen(track)))
+
+    async def _listen(self, track: Any) -> None:
+        stream = self.rtc.AudioStream(track, sample_rate=self.SAMPLE_RATE, num_channels=1)
+        try:
+            async for event in stream:
+                self.heard.append((time.monotonic(), bytes(event.frame.data)))
+        finally:
+            await stream.aclose()
+
+    async def start(self, peer: Peer, timeout: float = 10.0) -> dict[str, Any]:
+        """livekit_token, join and publish, livekit_join, livekit_ready; returns the token reply."""
+        since = time.monotonic()
+        await peer.emit("livekit_token", None)
+        reply: dict[str, Any] = await peer.wait("livekit_token", since=since, timeout=timeout)
+        await asyncio.wait_for(self.room.connect(reply["url"], reply["token"]), timeout)
+        track = self.rtc.LocalAudioTrack.create_audio_track("microphone", self.source)
+        options = self.rtc.TrackPublishOptions(source=self.rtc.TrackSource.SOURCE_MICROPHONE)
+        await self.room.local_participant.publish_track(track, options)
+        self._tasks.append(asyncio.ensure_future(self._feed()))
+        await peer.emit("livekit_join", {"room": reply["room"]})
+        await peer.wait("livekit_ready", since=since, timeout=timeout)
+        return reply
+
+    def say(self, pcm16: bytes) -> None:
+        """Queue PCM16 mono at 48 kHz on the microphone."""
+        self._queue.append(pcm16)
+
+    async def _feed(self) -> None:
+        frame_bytes = self.SAMPLE_RATE // 100 * 2
+        pending = b""
+        while True:
+            if not pending and self._queue:
+                pending = self._queue.pop(0)
+            chunk, pending = pending[:frame_bytes], pending[frame_bytes:]
+            chunk = chunk.ljust(frame_bytes, b"\0")
+            frame = self.rtc.AudioFrame(chunk, self.SAMPLE_RATE, 1, self.SAMPLE_RATE // 100)
+            await self.source.capture_frame(frame)
+
+    def bot(self) -> Any:
+        bots = [p for p in self.room.remote_participants.values() if p.identity.startswith("bot-")]
+        return bots[0] if bots else None
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for step in (self.source.aclose(), self.room.disconnect()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(step, 5.0)
+
+
+@pytest_asyncio.fixture
+async def make_voice() -> AsyncIterator[Callable[[], Voice]]:
+    """``make_voice()``: a new LiveKit participant (see Voice), closed at teardown."""
+    made: list[Voice] = []
+
+    def make() -> Voice:
+        made.append(Voice())
+        return made[-1]
+
+    yield make
+    for voice in made:
+        await voice.close()

@@ -150,7 +150,8 @@ async def test_a_key_sent_in_a_payload_is_redacted_in_errors_the_log_and_control
     )
     control = await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=BOUND).read().decode())
     violations = json.dumps([v.__dict__ for v in fake.events.violations])
-    for where, text in (("errors", errors), ("control API", control), ("logs", caplog.text), ("violations", violations)):
+    places = {"errors": errors, "control API": control, "logs": caplog.text, "violations": violations}
+    for where, text in places.items():
         assert API_KEY_LIKE not in text and JWT_LIKE not in text, f"a secret reached the {where}"
         assert API_KEY_LIKE[8:20] not in text and JWT_LIKE[40:60] not in text, f"part of a secret reached the {where}"
 
