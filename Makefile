@@ -20,7 +20,7 @@ livekit:
 
 # The project's own tests plus the conformance suite, inside a private network namespace.
 test: setup
-	$(RUN) $(PY) -m pytest $(PYTEST_ARGS)
+	$(RUN) $(PY) -m pytest --estuary-strict $(PYTEST_ARGS)
 
 # The conformance suite against the embedded fake server, with the report.
 conformance: setup

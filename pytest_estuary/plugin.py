@@ -11,6 +11,7 @@ from collections.abc import Generator
 import pytest
 
 from pytest_estuary import settings as settings_module
+from pytest_estuary import shadowing
 from pytest_estuary.fixtures import (
     FAKE_ONLY_REASON,
     _estuary_fake_engine,
@@ -57,6 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     settings = EstuarySettings.from_config(config)
+    shadowing.check(config, live=settings.live)
     config.stash[SETTINGS_KEY] = settings
     if not hasattr(config, "workerinput"):  # the report is built once, on the controlling process
         report = ConformanceReport(
