@@ -3,7 +3,9 @@
 Both are top-level names that a project may well use itself. A ``fake_server.py`` next to a
 conftest makes every fixture fail with ``ImportError: cannot import name 'FakeEstuaryServer'``; a
 ``conformance/`` package makes ``pytest --pyargs conformance`` run the project's tests and exit 0.
-:func:`check` turns either into one line naming the file and what to do.
+:func:`check` turns either into one line naming the file and what to do, at configure time;
+:func:`require_ours` does the same where the fake is imported, for a module that only comes onto
+sys.path during collection (beside test files, without a conftest).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["check", "ours", "resolved", "shadowing_message"]
+__all__ = ["check", "ours", "require_ours", "resolved", "shadowing_message"]
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # where pytest_estuary, fake_server, conformance sit
 
@@ -89,3 +91,13 @@ def check(config: pytest.Config, *, live: bool = False) -> None:
         message = shadowing_message(name)
         if message is not None:
             raise pytest.UsageError(message)
+
+
+def require_ours(name: str) -> None:
+    """Fail the current test's setup with the one line when ``name`` is not ours (no ImportError traceback).
+
+    Call it right before importing ``name`` in a fixture.
+    """
+    message = shadowing_message(name)
+    if message is not None:
+        pytest.fail(message, pytrace=False)

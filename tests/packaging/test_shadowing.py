@@ -100,3 +100,27 @@ def test_conformance_is_checked_only_when_the_run_asks_for_it(project: pytest.Py
     asked = project.runpytest_subprocess("-p", "no:cacheprovider", "--pyargs", "conformance")
     assert asked.ret == pytest.ExitCode.USAGE_ERROR
     assert "pytest-estuary: 'conformance' is" in asked.stderr.str(), asked.stderr.str()
+
+
+def test_require_ours_fails_a_setup_with_the_line_not_an_import_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(fake_server="")
+    pytester.makepyfile(
+        test_uses_fake="""
+        import pytest
+        from pytest_estuary import shadowing
+
+        @pytest.fixture
+        def fake():
+            shadowing.require_ours("fake_server")
+            from fake_server import FakeEstuaryServer
+            return FakeEstuaryServer
+
+        def test_it(fake):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:estuary", "test_uses_fake.py")
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert f"pytest-estuary: 'fake_server' is {pytester.path / 'fake_server.py'}," in output, output
+    assert "cannot import name" not in output and "Traceback" not in output, output

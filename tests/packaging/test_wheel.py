@@ -189,7 +189,7 @@ def test_estuary_conformance_stops_fast_on_a_wrong_key(
     assert "wrong-key-0123456789" not in result.output
 
 
-def test_a_projects_own_fake_server_module_is_named(installed: Venv, project: Path) -> None:
+def test_a_projects_own_fake_server_module_beside_its_conftest_stops_the_run(installed: Venv, project: Path) -> None:
     (project / "conftest.py").write_text("")
     shadow = project / "fake_server.py"
     shadow.write_text('"""This project\'s own fake server."""\n')
@@ -199,6 +199,18 @@ def test_a_projects_own_fake_server_module_is_named(installed: Venv, project: Pa
     errors = [line for line in result.output.splitlines() if "pytest-estuary: 'fake_server' is" in line]
     assert len(errors) == 1 and str(shadow) in errors[0], result.output[-3000:]
     assert "Traceback" not in result.output and "ImportError" not in result.output, result.output[-3000:]
+
+
+def test_a_projects_own_fake_server_module_beside_its_tests_is_named(installed: Venv, project: Path) -> None:
+    """Without a conftest the module comes onto sys.path only at collection (pytest inserts the
+    tests' directory): each test that needs the fake fails its setup with the one line instead."""
+    shadow = project / "fake_server.py"
+    shadow.write_text('"""This project\'s own fake server."""\n')
+    (project / EXAMPLE.name).write_text(EXAMPLE.read_text())
+    result = installed.run(["pytest", "-p", "no:cacheprovider", "-q"], project, timeout=60)
+    assert result.code != 0, result.output[-3000:]
+    assert f"pytest-estuary: 'fake_server' is {shadow}," in result.output, result.output[-3000:]
+    assert "cannot import name" not in result.output, result.output[-3000:]
 
 
 def test_a_projects_own_conformance_package_is_named(installed: Venv, project: Path) -> None:
