@@ -209,7 +209,7 @@ class EstuaryClient:
             if error is not None:
                 report_failure(self._emitter.emit, "ending voice", describe(error))
         for task in pending:
-            report_failure(self._emitter.emit, "ending voice", f"did not finish within {bound:.1f} s (leave_timeout)")
+            report_failure(self._emitter.emit, "ending voice", f"did not finish within {bound:g} s (leave_timeout)")
             await cancel_and_wait(task, bound)
 
     async def __aenter__(self) -> EstuaryClient:

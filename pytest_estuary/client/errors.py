@@ -81,7 +81,7 @@ class EventTimeout(EstuaryError, TimeoutError):
         setting: str | None = None,
     ) -> None:
         shown = ", ".join(seen[-12:]) if seen else "nothing"
-        bound = f"{timeout:.1f} s" + (f" ({setting})" if setting else "")
+        bound = f"{timeout:g} s" + (f" ({setting})" if setting else "")
         where = f"{phase}: " if phase else ""
         super().__init__(code, f"{where}timed out after {bound} waiting for {awaited}; saw instead: {shown}")
         self.awaited = awaited

@@ -160,7 +160,7 @@ class LiveKitVoice:
                 ErrorCode.CONNECTION_FAILED,
                 f"start_voice(): room connect: the LiveKit server at {token.url} did not let us into room "
                 f"{token.room!r} within "
-                f"{cfg.connect_timeout:.1f} s (connect_timeout)" + (f"; the server says: {why}" if why else ""),
+                f"{cfg.connect_timeout:g} s (connect_timeout)" + (f"; the server says: {why}" if why else ""),
             )
         error = attempt.exception()
         if error is not None:
@@ -191,7 +191,7 @@ class LiveKitVoice:
             raise EstuaryError(
                 ErrorCode.CONNECTION_FAILED,
                 f"start_voice(): publish: the microphone track was not published within "
-                f"{self.ctx.config.connect_timeout:.1f} s (connect_timeout)",
+                f"{self.ctx.config.connect_timeout:g} s (connect_timeout)",
             ) from exc
         except Exception as exc:
             raise EstuaryError(
@@ -279,7 +279,7 @@ class LiveKitVoice:
         self._give_up = None
         log.warning("the LiveKit room %s did not come back within %.1f s; leaving it", self.room,
                     self.ctx.config.connect_timeout)
-        self._on_room_disconnected(f"SFU unreachable for {self.ctx.config.connect_timeout:.1f} s")
+        self._on_room_disconnected(f"SFU unreachable for {self.ctx.config.connect_timeout:g} s")
 
     def _on_room_disconnected(self, reason: Any = None) -> None:
         if not self.connected or self._announced:
@@ -349,7 +349,7 @@ class LiveKitVoice:
         except TimeoutError:
             report_failure(
                 self.ctx.emitter.emit, "leaving the LiveKit room",
-                f"room {self.room or '?'} did not close within {bound:.1f} s (leave_timeout)",
+                f"room {self.room or '?'} did not close within {bound:g} s (leave_timeout)",
             )
         except Exception as exc:
             report_failure(self.ctx.emitter.emit, "leaving the LiveKit room", describe(exc))

@@ -74,6 +74,7 @@ class _Progress:
     def __init__(self) -> None:
         self.tcp = False
         self.http_status: int | None = None
+        self.response: aiohttp.ClientResponse | None = None  # of the upgrade: closed with the socket
         self.events: list[str] = []
 
     def trace(self) -> aiohttp.TraceConfig:
@@ -84,6 +85,7 @@ class _Progress:
 
         async def answered(_s: aiohttp.ClientSession, _c: Any, params: aiohttp.TraceRequestEndParams) -> None:
             self.http_status = params.response.status
+            self.response = params.response
 
         trace.on_connection_create_end.append(connected)
         trace.on_request_end.append(answered)
@@ -176,7 +178,7 @@ class Signalling:
         except BaseException:
             if self._sio is sio:
                 self._sio = None
-            await self._drop(sio, http, step=None)
+            await self._drop(sio, http, progress, step=None)
             if self._http is http:
                 self._http = None
             raise
@@ -270,7 +272,7 @@ class Signalling:
             )
         http, self._http = self._http, None
         if http is not None:
-            asyncio.get_running_loop().call_soon(self._close_later, sio, http)
+            asyncio.get_running_loop().call_soon(self._close_later, sio, http, self._progress)
         if self._closing:
             return
         will = self.config.reconnect and not self.session_ended and self.config.max_reconnect_attempts > 0
@@ -278,9 +280,9 @@ class Signalling:
         if will:
             self._reconnect_task = asyncio.ensure_future(self._reconnect())
 
-    def _close_later(self, sio: socketio.AsyncClient, http: aiohttp.ClientSession) -> None:
+    def _close_later(self, sio: socketio.AsyncClient, http: aiohttp.ClientSession, progress: _Progress) -> None:
         """The server dropped the socket: release its aiohttp session once python-socketio is done."""
-        task = asyncio.ensure_future(self._drop(sio, http, step="closing a dropped socket"))
+        task = asyncio.ensure_future(self._drop(sio, http, progress, step="closing a dropped socket"))
         self._dropping.add(task)
         task.add_done_callback(self._dropping.discard)
 
@@ -320,11 +322,13 @@ class Signalling:
         http, self._http = self._http, None
         self.session = None
         if sio is not None and http is not None:
-            await self._drop(sio, http, step="closing the socket")
+            await self._drop(sio, http, self._progress, step="closing the socket")
         for dropping in list(self._dropping):
             await cancel_and_wait(dropping, self.config.leave_timeout)
 
-    async def _drop(self, sio: socketio.AsyncClient, http: aiohttp.ClientSession, *, step: str | None) -> None:
+    async def _drop(
+        self, sio: socketio.AsyncClient, http: aiohttp.ClientSession, progress: _Progress, *, step: str | None
+    ) -> None:
         """Close ``sio`` within leave_timeout, then its aiohttp session whatever happened (so no
         connection outlives it). ``step`` names the teardown step to report a failure under; None
         when the close follows a failed open (that error is the one that matters)."""
@@ -335,10 +339,12 @@ class Signalling:
                 await sio.disconnect()
                 await sio.eio.wait()  # the Engine.IO tasks, not sio.wait(): that one sleeps 1 s
         except TimeoutError:
-            failure = f"the server did not complete the close within {bound:.1f} s (leave_timeout)"
+            failure = f"the server did not complete the close within {bound:g} s (leave_timeout)"
         except Exception as exc:
             failure = describe(exc)
         finally:
+            if progress.response is not None:
+                progress.response.close()  # python-socketio loses it when the Engine.IO open never comes
             await http.close()  # closes the TCP connection even when the server never answered
             for background in (sio.eio.read_loop_task, sio.eio.write_loop_task):
                 if background is not None and not background.done():

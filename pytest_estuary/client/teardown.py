@@ -67,7 +67,7 @@ async def cancel_and_wait(task: asyncio.Future[Any] | None, timeout: float | Non
             raise  # the caller was cancelled while it waited
         return None
     except TimeoutError:
-        return TimeoutError(f"the task did not end within {timeout:.1f} s of being cancelled")
+        return TimeoutError(f"the task did not end within {timeout:g} s of being cancelled")
     except Exception as exc:  # the task's own failure: the caller decides whether it matters
         return exc
     return None

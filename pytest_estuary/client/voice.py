@@ -82,7 +82,7 @@ async def open_input(ctx: VoiceContext, sample_rate: int) -> None:
     except TimeoutError:
         raise EstuaryError(
             ErrorCode.MICROPHONE_DENIED,
-            f"start_voice(): audio input: {type(ctx.audio_input).__name__} did not open within {bound:.1f} s "
+            f"start_voice(): audio input: {type(ctx.audio_input).__name__} did not open within {bound:g} s "
             "(connect_timeout)",
         ) from None
 

@@ -200,7 +200,7 @@ async def test_err_3_room_that_never_answers_is_bounded(black_hole: int, livekit
             await client.start_voice()
         took = loop.time() - started
         await client.disconnect()
-    assert failure.value.code is ErrorCode.CONNECTION_FAILED and "within 1.0 s" in str(failure.value)
+    assert failure.value.code is ErrorCode.CONNECTION_FAILED and "within 1 s" in str(failure.value)
     assert took < 1.0 + 1.5, f"the connect bound (+1 s diagnosis) was not kept: {took:.2f} s"
 
 
