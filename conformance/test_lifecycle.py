@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -12,9 +11,14 @@ from conformance.client_support import started
 from pytest_estuary import audio
 from pytest_estuary.client import BotResponse, SttResponse
 from pytest_estuary.targets import ClientFactory
+from pytest_estuary.waiting import never_within, wait_until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.estuary_fake_only]
 TRANSPORTS = ["livekit", "websocket"]
+STT_SETTLE = 1.5  # a recogniser's end-of-utterance silence (the fake's is 0.4 s), with room to spare
+LEAVE_BOUND = 5.0  # LK-9: the room ends within 5 s
+DUPLICATE_WINDOW = 1.0  # a duplicate disconnect event would come from the same teardown, within ms
+RECONNECT_WATCH = 2.0  # the first three reconnect delays (0.25 + 0.5 + 1 s) and more
 
 
 def final(payload: Any) -> bool:
@@ -27,10 +31,15 @@ async def test_life_1_muted_microphone_reaches_no_one(estuary_server: Any, estua
     client = await estuary_client(voice_transport="livekit")
     await started(client)
     expect(client.toggle_mute() is True and client.is_muted, expected="muted", actual=client.is_muted)
-    await client.audio_input.say(audio.utterance(duration=0.6, tail=0.6))
-    await asyncio.sleep(0.5)
-    heard = estuary_server.events.find(name="stt_response", direction="out")
-    expect(not heard, expected="no stt_response while muted", actual=[e.payload for e in heard])
+    spoken = audio.utterance(duration=0.6, tail=0.6)
+    client.audio_input.say(spoken)
+    # The whole utterance plays in real time; a server that heard it answers within its
+    # end-of-utterance silence. Watch that long, and a second more.
+    await never_within(
+        lambda: estuary_server.events.find(name="stt_response", direction="out"),
+        window=len(spoken) / 48000 + STT_SETTLE,
+        what="an stt_response while muted",
+    )
     expect(client.toggle_mute() is False, expected="unmuted", actual=client.is_muted)
     client.audio_input.say(audio.utterance(duration=0.6, tail=0.6))
     await client.wait_for("stt_response", predicate=final, timeout=10)
@@ -65,8 +74,8 @@ async def test_life_3_connected_then_disconnected_once_on_stop(
     await started(client)
     expect(connected == [client.room], expected=f"livekit_connected({client.room!r}) once", actual=connected)
     await client.stop_voice()
-    await asyncio.sleep(0.5)
-    expect(len(ended) == 1, expected="livekit_disconnected exactly once", actual=len(ended))
+    await wait_until(lambda: ended, timeout=LEAVE_BOUND, awaited="livekit_disconnected")
+    await never_within(lambda: len(ended) > 1, window=DUPLICATE_WINDOW, what="a second livekit_disconnected")
 
 
 @pytest.mark.estuary_case("LIFE-3", "MUST")
@@ -79,9 +88,8 @@ async def test_life_3_disconnected_once_when_the_server_deletes_the_room(
     client.on("livekit_disconnected", lambda *args: ended.append(args))
     await started(client)
     estuary_server.trigger_voice_timeout(player_id=client.config.player_id)
-    await client.wait_for("livekit_disconnected", timeout=5, include_past=True)
-    await asyncio.sleep(0.5)
-    expect(len(ended) == 1, expected="livekit_disconnected exactly once", actual=len(ended))
+    await client.wait_for("livekit_disconnected", timeout=LEAVE_BOUND, include_past=True)
+    await never_within(lambda: len(ended) > 1, window=DUPLICATE_WINDOW, what="a second livekit_disconnected")
 
 
 @pytest.mark.estuary_case("LIFE-4", "MUST")
@@ -106,8 +114,9 @@ async def test_life_5_voice_timeout_keeps_text(estuary_server: Any, estuary_clie
     await started(client)
     estuary_server.trigger_voice_timeout(player_id=client.config.player_id)
     await client.wait_for("voice_timeout", timeout=5, include_past=True)
-    await asyncio.sleep(0.2)
-    expect(client.transport is None, expected="voice released", actual=client.transport)
+    await wait_until(
+        lambda: client.transport is None, timeout=2.0, awaited="voice released", seen=lambda: client.transport
+    )
     await client.send_text("still there?")
     await client.wait_for("bot_response", predicate=final, timeout=5)
 
@@ -118,6 +127,9 @@ async def test_life_5_session_timeout_never_reconnects(estuary_server: Any, estu
     client = await estuary_client(reconnect=True)
     estuary_server.trigger_session_timeout(player_id=client.config.player_id)
     await client.wait_for("session_timeout", timeout=5, include_past=True)
-    await asyncio.sleep(2.0)  # longer than the first reconnect backoff
-    connects = [e for e in estuary_server.events.find(name="connect", direction="in")]
-    expect(len(connects) == 1, expected="one connect, no reconnect", actual=len(connects))
+    # Longer than the client's first three reconnect delays: a reconnect it should not make would show.
+    await never_within(
+        lambda: len(estuary_server.events.find(name="connect", direction="in")) > 1,
+        window=RECONNECT_WATCH,
+        what="a reconnect after session_timeout",
+    )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_asyncio
 
-from pytest_estuary import audio
+from pytest_estuary import audio, shadowing
 from pytest_estuary.livekit_server import LiveKitCredentials, LiveKitServer
 from pytest_estuary.report import TIMING_PROPERTY
 from pytest_estuary.settings import SETTINGS_KEY, EstuarySettings
@@ -64,6 +64,7 @@ def _estuary_fake_engine(
     """One embedded fake Estuary server per session (per xdist worker), on its own thread."""
     if estuary_settings.live:
         pytest.skip(FAKE_ONLY_REASON)
+    shadowing.require_ours("fake_server")
     from fake_server import FakeEstuaryServer, LiveKitConfig
 
     creds: LiveKitCredentials = request.getfixturevalue("livekit_server")
