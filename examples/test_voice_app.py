@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import pytest
 
+from fake_server import FakeEstuaryServer
+from pytest_estuary import ClientFactory
 from pytest_estuary.client import ErrorCode, EstuaryError
+from pytest_estuary.fixtures import AudioHelpers
 
 pytestmark = pytest.mark.asyncio
 
 
-async def test_text_chat_gets_a_complete_reply(estuary_client) -> None:
+async def test_text_chat_gets_a_complete_reply(estuary_client: ClientFactory) -> None:
     client = await estuary_client()
     await client.send_text("Hello there!")
     reply = await client.wait_for("bot_response", predicate=lambda r: r.is_final, timeout=10)
     assert reply.text
 
 
-async def test_voice_round_trip_over_livekit(estuary_client, estuary_audio) -> None:
+async def test_voice_round_trip_over_livekit(estuary_client: ClientFactory, estuary_audio: AudioHelpers) -> None:
     client = await estuary_client(voice_transport="livekit")
     rooms: list[str] = []
     client.on("livekit_connected", rooms.append)
@@ -39,7 +42,9 @@ async def test_voice_round_trip_over_livekit(estuary_client, estuary_audio) -> N
 
 
 @pytest.mark.estuary_fake_only
-async def test_app_reports_when_voice_is_down(estuary_server, estuary_client) -> None:
+async def test_app_reports_when_voice_is_down(
+    estuary_server: FakeEstuaryServer, estuary_client: ClientFactory
+) -> None:
     estuary_server.misbehave(livekit_disabled=True)
     client = await estuary_client(voice_transport="livekit", token_timeout=1.0)
     with pytest.raises(EstuaryError) as failure:

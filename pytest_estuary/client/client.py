@@ -4,45 +4,80 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Self, overload
 
 from pytest_estuary import audio
 from pytest_estuary.client.audio_input import AudioInput, SyntheticAudioInput
 from pytest_estuary.client.bot_audio import BotAudio
-from pytest_estuary.client.config import AuthStyle, ClientConfig
-from pytest_estuary.client.emitter import Callback, Emitter, HistoryEntry
+from pytest_estuary.client.config import AuthStyle, ClientConfig, VoiceTransport
+from pytest_estuary.client.emitter import Emitter, HistoryEntry
 from pytest_estuary.client.errors import ConfigError, ErrorCode, EstuaryError
+from pytest_estuary.client.event_api import TypedEvents
 from pytest_estuary.client.events import BotVoice, Disconnected, SessionInfo
 from pytest_estuary.client.livekit_voice import LiveKitVoice
-from pytest_estuary.client.selection import load_livekit, select_transport
+from pytest_estuary.client.selection import Transport, load_livekit, select_transport
 from pytest_estuary.client.signalling import Signalling
 from pytest_estuary.client.teardown import cancel_and_wait, describe, report_failure
 from pytest_estuary.client.voice import VoiceContext, VoiceSession
 from pytest_estuary.client.websocket_voice import WebSocketVoice
+
+if sys.version_info >= (3, 13):
+    from typing import TypeVar
+else:  # TypeVar defaults (PEP 696); typing_extensions comes with aiohttp and pytest-asyncio below 3.13
+    from typing_extensions import TypeVar
 
 __all__ = ["EstuaryClient"]
 
 log = logging.getLogger("pytest_estuary.client")
 
 
-class EstuaryClient:
+# The audio input's type, so ``client.audio_input.say(...)`` type-checks: SyntheticAudioInput by default.
+A = TypeVar("A", bound=AudioInput, default=SyntheticAudioInput)
+
+
+class EstuaryClient(TypedEvents, Generic[A]):
     """A client of the Estuary SDK protocol that follows the seed page (protocol.md sections 6-8).
 
-    ``voice_transport``: "auto" (LiveKit iff ``livekit.rtc`` is installed), "livekit" (falls back to
-    WebSocket with a WARNING when it is not), "websocket". ``audio_input`` defaults to a
-    :class:`SyntheticAudioInput` (silence until told to ``say``).
+    Args:
+        server_url: the Estuary server, ``http(s)://`` or ``ws(s)://`` (Socket.IO path ``/socket.io/``,
+            namespace ``/sdk``).
+        api_key: the API key; it never appears in a repr, a log line or an error message.
+        character_id: the character to talk to.
+        player_id: this user's id (also the LiveKit identity on the fake server).
+        voice_transport: "auto" (LiveKit iff ``livekit.rtc`` is installed, SEL-1), "livekit" (falls back
+            to WebSocket with a WARNING when it is not, SEL-2) or "websocket" (never LiveKit, SEL-3).
+            Anything else fails ``start_voice()`` with VOICE_NOT_SUPPORTED (SEL-4).
+        audio_input: where the "microphone" audio comes from; default a :class:`SyntheticAudioInput`
+            (silence until told to ``say``). ``client.audio_input`` has this input's type.
+        token_timeout: seconds for the ``livekit_token`` reply (ERR-2: else CONNECTION_TIMEOUT).
+        ready_timeout: seconds from ``livekit_join`` to ``livekit_ready`` (ERR-8: else CONNECTION_TIMEOUT).
+        connect_timeout: seconds for each connection phase: the socket (TCP connect, WebSocket upgrade,
+            Engine.IO open, namespace CONNECT together: CONNECTION_TIMEOUT), the LiveKit room connect and
+            the microphone publish (CONNECTION_FAILED, ERR-3), and opening the audio input
+            (MICROPHONE_DENIED).
+        auth_style: "event" (an ``authenticate`` event after connecting, as the TypeScript SDK) or
+            "connect" (auth in the namespace CONNECT, as the Python SDK).
+        audio_sample_rate: the session's PCM rate in Hz (WebSocket voice and ``bot_voice`` audio).
+        reconnect: reconnect (with backoff, re-authenticating) when the socket drops; never after
+            ``session_timeout``.
+        session_info_timeout: seconds from the namespace CONNECT to ``session_info`` (CONN-4: 15 s).
+        voice_start_timeout: seconds for ``voice_started`` on WebSocket (WS-1: 10 s).
+        max_reconnect_attempts: reconnect attempts before ``reconnect_failed``.
+        leave_timeout: seconds for each step of ``stop_voice()`` / ``disconnect()``: leaving the room,
+            ``voice_stopped``, closing the socket (LK-9: 5 s).
     """
 
+    @overload
     def __init__(
-        self,
+        self: EstuaryClient[SyntheticAudioInput],
         server_url: str,
         api_key: str,
         character_id: str,
         player_id: str,
         *,
-        voice_transport: str = "auto",
-        audio_input: AudioInput | None = None,
+        voice_transport: VoiceTransport = "auto",
         token_timeout: float = 10.0,
         ready_timeout: float = 5.0,
         connect_timeout: float = 10.0,
@@ -53,6 +88,50 @@ class EstuaryClient:
         voice_start_timeout: float = 10.0,
         max_reconnect_attempts: int = 5,
         leave_timeout: float = 5.0,
+        audio_input: None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        server_url: str,
+        api_key: str,
+        character_id: str,
+        player_id: str,
+        *,
+        voice_transport: VoiceTransport = "auto",
+        token_timeout: float = 10.0,
+        ready_timeout: float = 5.0,
+        connect_timeout: float = 10.0,
+        auth_style: AuthStyle = "event",
+        audio_sample_rate: int = 24000,
+        reconnect: bool = True,
+        session_info_timeout: float = 15.0,
+        voice_start_timeout: float = 10.0,
+        max_reconnect_attempts: int = 5,
+        leave_timeout: float = 5.0,
+        audio_input: A,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        server_url: str,
+        api_key: str,
+        character_id: str,
+        player_id: str,
+        *,
+        voice_transport: VoiceTransport = "auto",
+        token_timeout: float = 10.0,
+        ready_timeout: float = 5.0,
+        connect_timeout: float = 10.0,
+        auth_style: AuthStyle = "event",
+        audio_sample_rate: int = 24000,
+        reconnect: bool = True,
+        session_info_timeout: float = 15.0,
+        voice_start_timeout: float = 10.0,
+        max_reconnect_attempts: int = 5,
+        leave_timeout: float = 5.0,
+        audio_input: AudioInput | None = None,
     ) -> None:
         self.config = ClientConfig(
             server_url=server_url,
@@ -72,7 +151,8 @@ class EstuaryClient:
             max_reconnect_attempts=max_reconnect_attempts,
             leave_timeout=leave_timeout,
         )
-        self.audio_input: AudioInput = audio_input if audio_input is not None else SyntheticAudioInput()
+        # A is the type of audio_input, or SyntheticAudioInput when none was given (the overloads above)
+        self.audio_input: A = audio_input if audio_input is not None else SyntheticAudioInput()  # type: ignore[assignment]
         self.bot_audio = BotAudio()
         self._emitter = Emitter()
         self._signalling = Signalling(self.config, self._dispatch)
@@ -99,7 +179,7 @@ class EstuaryClient:
         return self._signalling.session
 
     @property
-    def transport(self) -> str | None:
+    def transport(self) -> Transport | None:
         """The voice transport in use: "livekit", "websocket", or None while voice is off (SEL-6)."""
         return self._voice.transport if self._voice is not None else None
 
@@ -126,20 +206,7 @@ class EstuaryClient:
         """Every app event so far: (monotonic t, event, payload)."""
         return list(self._emitter.history)
 
-    # -- events -------------------------------------------------------------------------------
-
-    def on(self, event: str, callback: Callback) -> None:
-        """Call ``callback(payload)`` (or ``callback()``), sync or async, on each ``event``."""
-        self._emitter.on(event, callback)
-
-    def off(self, event: str, callback: Callback) -> None:
-        self._emitter.off(event, callback)
-
-    async def wait_for(
-        self, event: str, *, timeout: float = 5.0, predicate: Any = None, include_past: bool = False
-    ) -> Any:
-        """The typed payload of the next ``event``; EventTimeout names what came instead."""
-        return await self._emitter.wait_for(event, timeout=timeout, predicate=predicate, include_past=include_past)
+    # -- events (on/off/wait_for: TypedEvents) ------------------------------------------------
 
     def _dispatch(self, event: str, payload: Any) -> None:
         if event == "bot_voice" and isinstance(payload, BotVoice) and payload.audio:
@@ -212,7 +279,7 @@ class EstuaryClient:
             report_failure(self._emitter.emit, "ending voice", f"did not finish within {bound:g} s (leave_timeout)")
             await cancel_and_wait(task, bound)
 
-    async def __aenter__(self) -> EstuaryClient:
+    async def __aenter__(self) -> Self:
         await self.connect()
         return self
 
@@ -227,7 +294,7 @@ class EstuaryClient:
 
     # -- voice --------------------------------------------------------------------------------
 
-    async def start_voice(self) -> str:
+    async def start_voice(self) -> Transport:
         """Start voice on the selected transport; returns it ("livekit" | "websocket").
 
         Errors (protocol.md ERR): NOT_CONNECTED, VOICE_ALREADY_ACTIVE, VOICE_NOT_SUPPORTED,

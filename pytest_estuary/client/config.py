@@ -12,10 +12,11 @@ from pytest_estuary.client.errors import ConfigError
 if TYPE_CHECKING:
     from pytest_estuary.client.audio_input import AudioInput
 
-__all__ = ["TRANSPORTS", "AuthStyle", "ClientConfig"]
+__all__ = ["TRANSPORTS", "AuthStyle", "ClientConfig", "VoiceTransport"]
 
 AuthStyle = Literal["event", "connect"]
-TRANSPORTS = ("auto", "livekit", "websocket")
+VoiceTransport = Literal["auto", "livekit", "websocket"]
+TRANSPORTS: tuple[VoiceTransport, ...] = ("auto", "livekit", "websocket")
 SAMPLE_RATES = (8000, 16000, 24000, 44100, 48000)
 
 
@@ -48,7 +49,7 @@ class ClientConfig:
     api_key: str = field(repr=False)
     character_id: str
     player_id: str
-    voice_transport: str = "auto"
+    voice_transport: VoiceTransport = "auto"  # checked at start_voice(): SEL-4 wants VOICE_NOT_SUPPORTED there
     audio_input: AudioInput | None = None
     token_timeout: float = 10.0
     ready_timeout: float = 5.0

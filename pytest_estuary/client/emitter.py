@@ -15,8 +15,8 @@ from pytest_estuary.client.teardown import cancel_and_wait
 __all__ = ["Callback", "Emitter", "HistoryEntry", "Waiter"]
 
 log = logging.getLogger("pytest_estuary.client")
-Callback = Callable[..., Awaitable[None] | None]
-Predicate = Callable[[Any], bool]
+Callback = Callable[..., object]  # sync or async; what a sync one returns is ignored
+Predicate = Callable[[Any], object]
 HISTORY_LIMIT = 10_000  # a long session must not grow without bound
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from pytest_estuary import audio
 from pytest_estuary.client.errors import ErrorCode, EstuaryError
 from pytest_estuary.client.events import LiveKitDisconnected, LiveKitReady, LiveKitToken
+from pytest_estuary.client.selection import Transport
 from pytest_estuary.client.teardown import cancel_and_wait, describe, redact, report_failure
 from pytest_estuary.client.voice import VoiceContext, await_reply, open_input, protocol_error_about, pump
 
@@ -63,7 +64,7 @@ def install_log_redaction() -> None:
 class LiveKitVoice:
     """One LiveKit voice session (one room); ``rtc`` is the loaded ``livekit.rtc`` module."""
 
-    transport = "livekit"
+    transport: Transport = "livekit"
 
     def __init__(self, rtc: Any, ctx: VoiceContext) -> None:
         self.rtc = rtc

@@ -14,6 +14,7 @@ from pytest_estuary.client.config import ClientConfig
 from pytest_estuary.client.emitter import Emitter, Waiter
 from pytest_estuary.client.errors import ErrorCode, EstuaryError, EventTimeout
 from pytest_estuary.client.events import PayloadError
+from pytest_estuary.client.selection import Transport
 from pytest_estuary.client.signalling import Signalling
 
 __all__ = ["VoiceContext", "VoiceSession", "await_reply", "open_input", "protocol_error_about", "pump"]
@@ -31,7 +32,7 @@ class VoiceContext:
 
 
 class VoiceSession(Protocol):
-    transport: str
+    transport: Transport
     room: str | None
 
     async def start(self) -> None: ...

@@ -12,6 +12,7 @@ import logging
 
 from pytest_estuary import audio
 from pytest_estuary.client.errors import EstuaryError
+from pytest_estuary.client.selection import Transport
 from pytest_estuary.client.teardown import cancel_and_wait, describe, report_failure
 from pytest_estuary.client.voice import VoiceContext, await_reply, open_input, pump
 
@@ -22,7 +23,7 @@ FRAME_MS = 40  # within the 20-100 ms chunks the SDKs send: 25 events a second
 
 
 class WebSocketVoice:
-    transport = "websocket"
+    transport: Transport = "websocket"
     room: str | None = None
 
     def __init__(self, ctx: VoiceContext) -> None:
