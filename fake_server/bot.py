@@ -43,6 +43,7 @@ class Bot:
         self.source = rtc.AudioSource(SAMPLE_RATE, 1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._speaking = asyncio.Lock()
+        self._attributing = asyncio.Lock()  # one set_attributes at a time: concurrent ones get lost
         self.room.on("track_subscribed", self._on_track)
 
     async def join(self, url: str, token: str, timeout: float = 10.0) -> None:
@@ -104,9 +105,13 @@ class Bot:
                 await self._set_attributes({STATE_ATTRIBUTE: "idle", MESSAGE_ATTRIBUTE: ""})
 
     async def _set_attributes(self, attributes: dict[str, str]) -> None:
-        if self.room.isconnected():
-            with contextlib.suppress(Exception):  # attributes are INFO (LK-10): never fatal
+        async with self._attributing:
+            if not self.room.isconnected():
+                return
+            try:
                 await self.room.local_participant.set_attributes(attributes)
+            except Exception as exc:  # attributes are INFO (LK-10): never fatal
+                log.warning("bot %s could not set its attributes: %s", self.identity, exc)
 
     async def leave(self) -> None:
         for task in list(self._tasks):

@@ -27,6 +27,7 @@ JOIN_BOUND = 15.0  # the bot's own connect bound is 10 s
 SPEAK_BOUND = MAX_SECONDS + 10.0
 LEAVE_BOUND = 10.0
 EXIT_BOUND = 10.0
+SPARE_DELAY = 2.0
 OnSpeech = Callable[[SttEvent], Awaitable[None]]
 
 
@@ -68,9 +69,19 @@ class RemoteBot:
 
 
 class BotHost:
-    """Starts the worker on :meth:`start` (again if it died) and matches replies to requests."""
+    """Starts the worker on :meth:`start` (again if it died) and matches replies to requests.
 
-    def __init__(self) -> None:
+    ``on_exit(code)`` runs when the worker exits by itself (killed, crashed), not on :meth:`aclose`.
+    With ``spare``, a second worker waits, imports done, ``SPARE_DELAY`` after the first started: a
+    worker that dies is replaced at once (a fresh one needs 1-3 s to import livekit on 2 busy cores).
+    """
+
+    def __init__(self, spare: bool = True) -> None:
+        self.on_exit: Callable[[int], Awaitable[None]] | None = None
+        self.spare = spare
+        self._spare: asyncio.subprocess.Process | None = None
+        self._spare_task: asyncio.Task[None] | None = None
+        self._closed = False
         self.listeners: dict[str, OnSpeech] = {}
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -86,18 +97,37 @@ class BotHost:
         return process.pid if process is not None and process.returncode is None else None
 
     async def start(self) -> None:
-        """Spawn the worker unless it runs; requests written before it is up wait in the pipe."""
-        if self._process is not None and self._process.returncode is None:
+        """Start the worker unless it runs (the spare if there is one); requests written before it is
+        up wait in the pipe."""
+        if self._closed or (self._process is not None and self._process.returncode is None):
             return
+        spare, self._spare = self._spare, None
+        self._process = spare if spare is not None and spare.returncode is None else await self._spawn()
+        self._reader = asyncio.ensure_future(self._read(self._process))
+        if self.spare and (self._spare_task is None or self._spare_task.done()):
+            self._spare_task = asyncio.ensure_future(self._keep_spare())
+
+    @staticmethod
+    async def _spawn() -> asyncio.subprocess.Process:
         env = dict(os.environ)
         # The worker must import this very fake_server, wherever the parent found it.
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self._process = await asyncio.create_subprocess_exec(
+        return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "fake_server.bot_worker",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
-        self._reader = asyncio.ensure_future(self._read(self._process))
+
+    async def _keep_spare(self) -> None:
+        """A spare worker, started after the first settled (not competing with its start)."""
+        await asyncio.sleep(SPARE_DELAY)
+        if not self._closed and (self._spare is None or self._spare.returncode is not None):
+            self._spare = await self._spawn()
+
+    @property
+    def spare_pid(self) -> int | None:
+        spare = self._spare
+        return spare.pid if spare is not None and spare.returncode is None else None
 
     async def join(
         self, *, url: str, token: str, identity: str, listen_to: str | None, on_speech: OnSpeech | None, pitch: float
@@ -171,24 +201,34 @@ class BotHost:
         for reply in self._pending.values():
             if not reply.done():
                 reply.set_exception(BotError(f"the bot worker exited (code {code})"))
-        if code != 0:
-            log.warning("the bot worker exited with code %s", code)
+        if process is not self._process:
+            return  # closed by aclose (or already replaced): nothing to recover
+        log.warning("the bot worker exited with code %s; starting a new one", code)
+        await self.start()
+        if self.on_exit is not None:
+            self._background(self.on_exit(code))
 
     async def aclose(self) -> None:
-        """Close the worker's stdin: its bots leave and it exits; killed if it takes too long."""
-        process, reader = self._process, self._reader
-        self._process = self._reader = None
+        """Close the workers' stdin: their bots leave and they exit; killed if that takes too long."""
+        self._closed = True
+        if self._spare_task is not None:
+            self._spare_task.cancel()
+            await asyncio.gather(self._spare_task, return_exceptions=True)
+        process, reader, spare = self._process, self._reader, self._spare
+        self._process = self._reader = self._spare = None
         self.listeners.clear()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if process is None:
-            return
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), EXIT_BOUND)
-        except TimeoutError:
-            log.warning("the bot worker did not exit within %.0f s of its stdin closing; killing it", EXIT_BOUND)
-            process.kill()
-            await process.wait()
+        await asyncio.gather(*(_end(p) for p in (process, spare) if p is not None))
         if reader is not None:
             await asyncio.gather(reader, return_exceptions=True)
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        await asyncio.wait_for(process.wait(), EXIT_BOUND)
+    except TimeoutError:
+        log.warning("the bot worker did not exit within %.0f s of its stdin closing; killing it", EXIT_BOUND)
+        process.kill()
+        await process.wait()

@@ -18,6 +18,7 @@ __all__ = ["LiveKitVoice"]
 
 log = logging.getLogger("fake_server.livekit_voice")
 TURN_MODES = ("push_to_talk", "server_vad", "continuous")
+REJOIN_BOUND = 5.0  # a bot that cannot rejoin by then is reported (livekit_error), not awaited longer
 
 
 class LiveKitVoice:
@@ -101,20 +102,25 @@ class LiveKitVoice:
             await engine.emit(session, "livekit_ready", {"room": f"{room}-wrong" if bad.ready_wrong_room else room})
         self.fill_standby()  # now, not at the token: its join would have slowed the client's
 
-    async def _start_bot(self, session: Session, room: str) -> RemoteBot:
+    async def _start_bot(self, session: Session, room: str, identity: str | None = None) -> RemoteBot:
         """A bot joining ``room`` for ``session``."""
         assert session.player_id is not None and session.session_id is not None
         return await self._join_bot(
-            room, session.player_id, self._hearing(session), {SESSION_ATTRIBUTE: session.session_id}
+            room, session.player_id, self._hearing(session), {SESSION_ATTRIBUTE: session.session_id}, identity
         )
 
     async def _join_bot(
-        self, room: str, listen_to: str | None, on_speech: OnSpeech | None, attributes: dict[str, str]
+        self,
+        room: str,
+        listen_to: str | None,
+        on_speech: OnSpeech | None,
+        attributes: dict[str, str],
+        identity: str | None = None,
     ) -> RemoteBot:
         engine = self.engine
         livekit = engine.settings.livekit
         assert livekit is not None
-        identity = f"bot-{secrets.token_hex(6)}"
+        identity = identity or f"bot-{secrets.token_hex(6)}"
         return await engine.bots.join(
             url=livekit.ws_url,
             token=bot_token(livekit, identity=identity, room=room, attributes={STATE_ATTRIBUTE: "idle", **attributes}),
@@ -132,6 +138,57 @@ class LiveKitVoice:
             await engine.heard(session, event)
 
         return None if engine.bad(session).bot_deaf else on_speech
+
+    # -- the bot worker died -------------------------------------------------------------------
+
+    async def recover(self, code: int) -> None:
+        """The bot worker died (BotHost has started a new one): every session in LiveKit voice gets its
+        bot back in its room, under the same identity (LiveKit drops the dead one at once), within
+        ``REJOIN_BOUND``, or ``livekit_error`` saying why and its voice released; warm bots of
+        pending joins are joined again; the standby is replaced."""
+        engine = self.engine
+        if engine.closing:
+            return
+        await asyncio.gather(
+            *(self._rejoin(s, code) for s in list(engine.sessions.values()) if s.voice == "livekit" or s.warm_bot)
+        )
+        standby = engine.standby
+        if standby is not None and (not standby.joining.done() or not _alive(standby)):
+            engine.standby = None
+            engine.spawn(engine.discard_warm_bot(standby))
+        self.fill_standby()
+
+    async def _rejoin(self, session: Session, code: int) -> None:
+        engine = self.engine
+        warm = session.warm_bot
+        if warm is not None and (not warm.joining.done() or not _alive(warm)):
+            session.warm_bot = WarmBot(warm.room, asyncio.ensure_future(self._start_bot(session, warm.room)))
+        bot, room = session.bot, session.room
+        if session.voice != "livekit" or room is None or (bot is not None and bot.alive):
+            return
+        if bot is not None:
+            engine.bots.listeners.pop(bot.name, None)
+        if engine.bad(session).no_bot:
+            return
+        try:
+            joining = self._start_bot(session, room, bot.identity if bot is not None else None)
+            new = await asyncio.wait_for(joining, REJOIN_BOUND)
+        except Exception as exc:
+            log.warning("the bot of %s could not come back after its worker died: %s", session.session_id, exc)
+            if session.room == room:
+                await engine.emit(
+                    session,
+                    "livekit_error",
+                    {"error": f"the bot worker died (exit code {code}) and the bot could not rejoin room {room}: "
+                     f"{type(exc).__name__}: {exc}"},
+                )  # fmt: skip
+                await engine.release_voice(session)
+            return
+        if session.room != room or engine.sessions.get(session.sid) is not session:
+            await new.leave()  # voice ended while the bot came back
+            return
+        session.bot = new
+        log.info("the bot of %s is back in room %s after its worker died", session.session_id, room)
 
     # -- the standby bot ----------------------------------------------------------------------
 
@@ -174,6 +231,12 @@ class LiveKitVoice:
     async def on_leave(self, session: Session, _payload: Any) -> None:
         await self.engine.release_voice(session)
         self.fill_standby()
+
+
+def _alive(warm: WarmBot) -> bool:
+    """A settled warm bot's join succeeded and its worker still runs."""
+    joining = warm.joining
+    return not joining.cancelled() and joining.exception() is None and joining.result().alive
 
 
 def _turn_mode_ok(payload: Any) -> bool:

@@ -35,6 +35,7 @@ class SdkNamespace:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.livekit = livekit = LiveKitVoice(engine)
+        engine.bots.on_exit = livekit.recover
         websocket = WebSocketVoice(engine)
         self.handlers: dict[str, Handler] = {
             "authenticate": self.on_authenticate,

@@ -115,6 +115,7 @@ class Voice:
         self.source = rtc.AudioSource(self.SAMPLE_RATE, 1)
         self.attributes: list[tuple[float, str, dict[str, str]]] = []  # (time, identity, all attributes)
         self.heard: list[tuple[float, bytes]] = []  # the bot's audio frames
+        self.bot_tracks: list[float] = []  # when a bot's audio track was subscribed
         self._queue: list[bytes] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.room.on("participant_attributes_changed", self._on_attributes)
@@ -125,6 +126,7 @@ class Voice:
 
     def _on_track(self, track: Any, _publication: Any, participant: Any) -> None:
         if participant.identity.startswith("bot-") and track.kind == self.rtc.TrackKind.KIND_AUDIO:
+            self.bot_tracks.append(time.monotonic())
             self._tasks.append(asyncio.ensure_future(self._listen(track)))
 
     async def _listen(self, track: Any) -> None:
@@ -163,6 +165,17 @@ class Voice:
             chunk = chunk.ljust(frame_bytes, b"\0")
             frame = self.rtc.AudioFrame(chunk, self.SAMPLE_RATE, 1, self.SAMPLE_RATE // 100)
             await self.source.capture_frame(frame)
+
+    def loud_since(self, since: float) -> float:
+        """Seconds of bot audio above -40 dBFS heard since ``since``."""
+        import numpy as np
+
+        loud = 0
+        for t, data in self.heard:
+            pcm = np.frombuffer(data, dtype=np.int16).astype(np.float64) / 32767
+            if t >= since and pcm.size and np.sqrt(np.mean(pcm**2)) > 0.01:
+                loud += pcm.size
+        return loud / self.SAMPLE_RATE
 
     def bot(self) -> Any:
         bots = [p for p in self.room.remote_participants.values() if p.identity.startswith("bot-")]
