@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,8 @@ def check(config: pytest.Config, *, live: bool = False) -> None:
 
     ``fake_server`` is checked unless ``live`` (live runs never start the fake). ``conformance``
     is checked only when the run asks for it with ``--pyargs``: a project's own ``conformance``
-    package is no business of the plugin's otherwise.
+    package is no business of the plugin's otherwise. Unless ``live``, it also registers a hook
+    that replaces a test module's collection error from a hidden ``fake_server`` with the line.
     """
     names = [] if live else ["fake_server"]
     if _asks_for_our_suite(config):
@@ -91,6 +93,28 @@ def check(config: pytest.Config, *, live: bool = False) -> None:
         message = shadowing_message(name)
         if message is not None:
             raise pytest.UsageError(message)
+    if not live and not config.pluginmanager.has_plugin(_HINT_PLUGIN):
+        config.pluginmanager.register(_CollectionHint(), _HINT_PLUGIN)
+
+
+_HINT_PLUGIN = "estuary-shadowing"
+
+
+class _CollectionHint:
+    """A test module that imports ``fake_server`` and finds the project's own: the one line, not the
+    ImportError. (Beside test files without a conftest, the module comes onto sys.path only when
+    pytest collects them, after :func:`check` ran.)"""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        report = yield
+        if report.failed and "fake_server" in str(report.longrepr):
+            message = shadowing_message("fake_server")
+            if message is not None:
+                report.longrepr = message
+        return report
 
 
 def require_ours(name: str) -> None:

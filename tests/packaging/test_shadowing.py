@@ -124,3 +124,16 @@ def test_require_ours_fails_a_setup_with_the_line_not_an_import_error(pytester: 
     output = result.stdout.str()
     assert f"pytest-estuary: 'fake_server' is {pytester.path / 'fake_server.py'}," in output, output
     assert "cannot import name" not in output and "Traceback" not in output, output
+
+
+def test_a_test_module_importing_a_hidden_fake_server_gets_the_line(pytester: pytest.Pytester) -> None:
+    """The module sits beside the tests, below the invocation dir, without a conftest: it reaches
+    sys.path only when pytest collects the tests, after configure (the plugin's own check runs)."""
+    suite = pytester.mkdir("suite")
+    (suite / "fake_server.py").write_text("")
+    (suite / "test_app.py").write_text("from fake_server import FakeEstuaryServer\n\ndef test_it():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "suite")
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert f"pytest-estuary: 'fake_server' is {suite / 'fake_server.py'}," in output, output
+    assert "cannot import name" not in output, output

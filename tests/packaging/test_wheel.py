@@ -203,7 +203,8 @@ def test_a_projects_own_fake_server_module_beside_its_conftest_stops_the_run(ins
 
 def test_a_projects_own_fake_server_module_beside_its_tests_is_named(installed: Venv, project: Path) -> None:
     """Without a conftest the module comes onto sys.path only at collection (pytest inserts the
-    tests' directory): each test that needs the fake fails its setup with the one line instead."""
+    tests' directory), after configure: a test module importing fake_server (the example does)
+    fails its collection with the one line, and a fixture's import fails its setup with it."""
     shadow = project / "fake_server.py"
     shadow.write_text('"""This project\'s own fake server."""\n')
     (project / EXAMPLE.name).write_text(EXAMPLE.read_text())
