@@ -13,6 +13,7 @@ The exit status is pytest's: non-zero when the conformance gate fails.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,18 @@ import pytest
 __all__ = ["CONFIG_FILE", "command_line", "main", "suite_dir"]
 
 CONFIG_FILE = Path(__file__).resolve().parent / "data" / "conformance.ini"
+HELP = """usage: estuary-conformance [PYTEST OPTIONS]
+
+Runs the Estuary conformance suite installed with pytest-estuary: by its path, so a package of
+your own named 'conformance' cannot stand in for it, and with the suite's own pytest config
+(-c FILE brings yours; -o NAME=VALUE changes one setting). Against your server:
+
+  estuary-conformance --estuary-live --estuary-url URL --estuary-api-key KEY \\
+      --estuary-report report.json --estuary-report-md report.md
+
+Without --estuary-live it runs against the embedded fake server. The exit status is pytest's:
+non-zero when the conformance gate fails. pytest's own options follow ("pytest.main()" is this command).
+"""
 
 
 def suite_dir() -> Path:
@@ -55,13 +68,21 @@ def command_line(args: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] in (["-h"], ["--help"]):
-        print((__doc__ or "").strip().split("\n\n")[0] + "\n\npytest's own options follow.\n")
+        print(HELP)
     try:
         command = command_line(args)
     except FileNotFoundError as error:
         print(f"estuary-conformance: {error}", file=sys.stderr)
         return int(pytest.ExitCode.USAGE_ERROR)
-    return int(pytest.main(command))
+    try:
+        code = int(pytest.main(command))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop writing, as pytest's own command does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return code
 
 
 if __name__ == "__main__":
