@@ -67,14 +67,14 @@ def command_line(args: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] in (["-h"], ["--help"]):
-        print(HELP)
     try:
         command = command_line(args)
     except FileNotFoundError as error:
         print(f"estuary-conformance: {error}", file=sys.stderr)
         return int(pytest.ExitCode.USAGE_ERROR)
     try:
+        if any(arg in ("-h", "--help") for arg in args):
+            print(HELP)
         code = int(pytest.main(command))
         sys.stdout.flush()
     except BrokenPipeError:
