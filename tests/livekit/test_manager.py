@@ -182,7 +182,7 @@ def test_killing_the_owner_leaves_no_livekit_server() -> None:
         from pytest_estuary.livekit_server import LiveKitServer
         manager = LiveKitServer()
         manager.start()
-        print(manager.pid, flush=True)
+        print(manager.pid, manager.log_path.parent, flush=True)
         time.sleep(120)
         """
     )
@@ -191,8 +191,11 @@ def test_killing_the_owner_leaves_no_livekit_server() -> None:
     )
     try:
         line = read_line(owner.stdout, 20, "the owner to start livekit-server and print its pid")
-        assert line.strip().isdigit(), f"owner printed {line!r}; stderr: {owner.stderr.read() if owner.stderr else ''}"
-        pid = int(line)
+        fields = line.split()
+        assert len(fields) == 2 and fields[0].isdigit(), (
+            f"owner printed {line!r}; stderr: {owner.stderr.read() if owner.stderr else ''}"
+        )
+        pid, workdir = int(fields[0]), Path(fields[1])
         assert pid in livekit_pids(), f"pid {pid} is not a livekit-server"
         owner.send_signal(signal.SIGKILL)  # no cleanup code of the owner can run
         owner.wait(10)
@@ -200,6 +203,9 @@ def test_killing_the_owner_leaves_no_livekit_server() -> None:
         while pid in livekit_pids() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert pid not in livekit_pids(), f"livekit-server {pid} outlived its SIGKILLed owner by 5 s"
+        # Its work dir (the config in it holds the API secret) stays behind until the next start.
+        assert (workdir / "livekit.yaml").is_file()
+        assert workdir in remove_stale_workdirs(workdir.parent) and not workdir.exists()
     finally:
         if owner.poll() is None:
             owner.kill()
