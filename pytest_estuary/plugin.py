@@ -60,6 +60,10 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = EstuarySettings.from_config(config)
     shadowing.check(config, live=settings.live)
     config.stash[SETTINGS_KEY] = settings
+    if config.pluginmanager.hasplugin("html"):  # pytest-html installed: the case columns in its table
+        from pytest_estuary.html_report import HtmlColumns
+
+        config.pluginmanager.register(HtmlColumns(), "estuary-html")
     if not hasattr(config, "workerinput"):  # the report is built once, on the controlling process
         report = ConformanceReport(
             mode=settings.mode,

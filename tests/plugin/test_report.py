@@ -178,3 +178,14 @@ def test_junitxml_names_carry_case_ids(pytester: pytest.Pytester) -> None:
     xml = (Path(pytester.path) / "junit.xml").read_text()
     assert 'name="test_lk_5_fails"' in xml
     assert '<property name="estuary_case_id" value="LK-5"' in xml
+
+
+def test_pytest_html_gets_case_columns(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_cases=CASES)
+    pytester.runpytest_subprocess("--html", "out/report.html", "--self-contained-html")
+    page = (pytester.path / "out" / "report.html").read_text()
+    for key, title in (("caseId", "Case"), ("level", "Level"), ("verdict", "Verdict"), ("timings", "Timings")):
+        assert f'data-column-type="{key}">{title}' in page
+    # pytest-html keeps each row's cells as escaped JSON in the page
+    for cell in ("col-caseId\\&#34;&gt;LK-6&lt;", "col-verdict\\&#34;&gt;BLOCKED&lt;", "token_round_trip 0.012 s"):
+        assert cell in page, cell
