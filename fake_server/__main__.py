@@ -1,8 +1,7 @@
-"""``python -m fake_server``: run the fake Estuary server until SIGINT/SIGTERM.
+"""``python -m fake_server`` / ``estuary-fake-server``: run the fake Estuary server until SIGINT/SIGTERM.
 
-Prints one JSON line with ``url``, ``api_key`` and ``control_token`` (for the control API),
-then serves. LiveKit comes from ``--livekit-*`` options or ``LIVEKIT_URL``/``LIVEKIT_API_KEY``/
-``LIVEKIT_API_SECRET``; without them LiveKit is off (``livekit_token`` is never answered).
+Prints one JSON line with ``url``, ``api_key`` and ``control_token`` (for the control API), then
+serves. A bad option ends it at once: one line naming the option and what was expected, exit 2.
 """
 
 from __future__ import annotations
@@ -10,70 +9,167 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
 import threading
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
 
 from fake_server.misbehaviour import Misbehaviour, MisbehaviourError
-from fake_server.server import FakeEstuaryServer, FakeServerError
+from fake_server.server import AUTH_DEADLINE, FakeEstuaryServer, FakeServerError
 from fake_server.tokens import LiveKitConfig
+
+PROG = "estuary-fake-server"
+DESCRIPTION = "Run the fake Estuary server (Socket.IO /sdk, LiveKit tokens, a bot) until SIGINT/SIGTERM."
+EPILOG = """\
+On start it prints one JSON line: {"url", "api_key", "control_token", "livekit"}.
+
+LiveKit comes from the --livekit-* options or from the environment variables
+  LIVEKIT_URL         ws://, wss://, http:// or https:// URL of the livekit-server
+  LIVEKIT_API_KEY     its API key
+  LIVEKIT_API_SECRET  its API secret (prefer the variable: a command line is visible in ps)
+Without them LiveKit is off: livekit_token is never answered.
+
+The control API (JSON, under /control/) needs the header "Authorization: Bearer <control_token>".
+"""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Errors are one line, naming the option and what was expected; exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535 (0: any free port), got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535 (0: any free port), got {text!r}")
+    return value
+
+
+def non_empty(what: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"expected {what}, got an empty string")
+        return text
+
+    return check
+
+
+def origin(text: str) -> str:
+    if text == "*":
+        return text
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise argparse.ArgumentTypeError(f"expected an origin such as https://app.example:8443 or *, got {text!r}")
+    return text
+
+
+def json_of(kind: type, what: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected {what}, got invalid JSON ({exc})") from None
+        if not isinstance(value, kind):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {type(value).__name__}")
+        return value
+
+    return parse
+
+
+def directory(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a directory of .wav files with .txt transcripts, got {text!r}")
+    return path
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", type=non_empty("a host name or address"), help="default: 127.0.0.1")
+    add("--port", type=port_number, default=0, help="0 picks a free port (default)")
+    add("--api-key", action="append", dest="api_keys", type=non_empty("an API key"),
+        help="an accepted Estuary API key (repeatable; default: one random key, printed)")  # fmt: skip
+    add("--control-token", type=non_empty("a token"), help="token for the control API (default: random, printed)")
+    add("--livekit-url", default=os.environ.get("LIVEKIT_URL"), help="default: $LIVEKIT_URL")
+    add("--livekit-api-key", default=os.environ.get("LIVEKIT_API_KEY"), help="default: $LIVEKIT_API_KEY")
+    add("--livekit-api-secret", default=os.environ.get("LIVEKIT_API_SECRET"), help="default: $LIVEKIT_API_SECRET")
+    add("--token-ttl", type=positive_seconds, default=600.0, metavar="SECONDS",
+        help="lifetime of minted LiveKit tokens (default: 600)")  # fmt: skip
+    add("--session-idle-timeout", type=positive_seconds, metavar="SECONDS",
+        help="send session_timeout after this much inactivity (default: never)")  # fmt: skip
+    add("--voice-idle-timeout", type=positive_seconds, metavar="SECONDS",
+        help="send voice_timeout after this much voice inactivity (default: never)")  # fmt: skip
+    add("--auth-deadline", type=positive_seconds, default=AUTH_DEADLINE, metavar="SECONDS",
+        help=f"close sockets that have not authenticated by then (default: {AUTH_DEADLINE:g})")  # fmt: skip
+    add("--allowed-origin", action="append", dest="allowed_origins", type=origin, metavar="ORIGIN",
+        help="a browser origin accepted besides loopback ones (repeatable; * accepts any)")  # fmt: skip
+    add("--utterances", action="append", type=directory, metavar="DIR",
+        help="known recordings (NAME.wav + NAME.txt) the STT recognises, besides the suite's (repeatable)")  # fmt: skip
+    add("--no-bot-warmup", dest="bot_warmup", action="store_false",
+        help="no standby bot; the bot joins on livekit_join, not ahead of it (LK-11)")  # fmt: skip
+    add("--transcripts", type=json_of(list, "a JSON list of non-empty strings"), default=[], metavar="JSON",
+        help="scripted transcripts, used in order before recognition")  # fmt: skip
+    add("--replies", type=json_of(list, "a JSON list of non-empty strings"), default=[], metavar="JSON",
+        help="scripted replies, used in order")  # fmt: skip
+    add("--misbehave", type=json_of(dict, "a JSON object"), default={}, metavar="JSON",
+        help=f"server-wide misbehaviour; keys: {', '.join(Misbehaviour.names())}")  # fmt: skip
+    return parser
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m fake_server", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
-    parser.add_argument("--api-key", action="append", dest="api_keys", help="accepted Estuary API key (repeatable)")
-    parser.add_argument("--control-token", help="token for the control API (default: random)")
-    parser.add_argument("--livekit-url", default=os.environ.get("LIVEKIT_URL"))
-    parser.add_argument("--livekit-api-key", default=os.environ.get("LIVEKIT_API_KEY"))
-    parser.add_argument("--livekit-api-secret", default=os.environ.get("LIVEKIT_API_SECRET"))
-    parser.add_argument("--token-ttl", type=float, default=600.0)
-    parser.add_argument("--session-idle-timeout", type=float)
-    parser.add_argument("--voice-idle-timeout", type=float)
-    parser.add_argument(
-        "--no-bot-warmup",
-        dest="bot_warmup",
-        action="store_false",
-        help="no standby bot; the bot joins on livekit_join, not ahead of it (LK-11)",
-    )
-    parser.add_argument("--transcripts", default="[]", metavar="JSON", help="scripted transcripts, a JSON list")
-    parser.add_argument("--replies", default="[]", metavar="JSON", help="scripted replies, a JSON list")
-    parser.add_argument(
-        "--misbehave",
-        default="{}",
-        metavar="JSON",
-        help=f"server-wide misbehaviour as a JSON object; keys: {', '.join(Misbehaviour.names())}",
-    )
-    return parser.parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("transcripts", "replies"):
+        values = getattr(args, name)
+        if not all(isinstance(v, str) and v.strip() for v in values):
+            parser.error(f"argument --{name}: expected a JSON list of non-empty strings, got {json.dumps(values)[:80]}")
+    try:
+        Misbehaviour().updated(args.misbehave)
+    except MisbehaviourError as exc:
+        parser.error(f"argument --misbehave: {exc}")
+    given = [args.livekit_url, args.livekit_api_key, args.livekit_api_secret]
+    if any(given) and not all(given):
+        parser.error(
+            "--livekit-url, --livekit-api-key and --livekit-api-secret (or LIVEKIT_URL, LIVEKIT_API_KEY and "
+            "LIVEKIT_API_SECRET) go together; missing: "
+            + ", ".join(n for n, v in zip(("url", "api key", "api secret"), given, strict=True) if not v)
+        )
+    args.livekit = None
+    if all(given):
+        try:
+            args.livekit = LiveKitConfig(args.livekit_url, args.livekit_api_key, args.livekit_api_secret)
+        except ValueError as exc:
+            parser.error(f"argument --livekit-url: {exc}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    livekit = None
-    given = [args.livekit_url, args.livekit_api_key, args.livekit_api_secret]
-    if any(given):
-        if not all(given):
-            print("fake_server: --livekit-url, --livekit-api-key and --livekit-api-secret go together", file=sys.stderr)
-            return 2
-        livekit = LiveKitConfig(args.livekit_url, args.livekit_api_key, args.livekit_api_secret)
-    try:
-        settings = json.loads(args.misbehave)
-        if not isinstance(settings, dict):
-            raise ValueError("--misbehave must be a JSON object")
-        Misbehaviour().updated(settings)
-    except (ValueError, MisbehaviourError) as exc:
-        print(f"fake_server: --misbehave: {exc}", file=sys.stderr)
-        return 2
-    try:
-        transcripts, replies = json.loads(args.transcripts), json.loads(args.replies)
-        if not all(isinstance(x, list) and all(isinstance(v, str) and v for v in x) for x in (transcripts, replies)):
-            raise ValueError("expected a JSON list of non-empty strings")
-    except ValueError as exc:
-        print(f"fake_server: --transcripts/--replies: {exc}", file=sys.stderr)
-        return 2
+    livekit: LiveKitConfig | None = args.livekit
     server = FakeEstuaryServer(
         livekit=livekit,
         api_keys=args.api_keys,
@@ -84,29 +180,28 @@ def main(argv: list[str] | None = None) -> int:
         voice_idle_timeout=args.voice_idle_timeout,
         control_token=args.control_token,
         bot_warmup=args.bot_warmup,
+        auth_deadline=args.auth_deadline,
+        allowed_origins=args.allowed_origins,
+        utterances=args.utterances or (),
     )
     try:
         server.start()
     except FakeServerError as exc:
-        print(f"fake_server: {exc}", file=sys.stderr)
+        print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
-    if settings:
-        server.misbehave(**settings)
-    server.script(transcripts=transcripts, replies=replies)
+    if args.misbehave:
+        server.misbehave(**args.misbehave)
+    server.script(transcripts=args.transcripts, replies=args.replies)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    print(
-        json.dumps(
-            {
-                "url": server.url,
-                "api_key": server.api_key,
-                "control_token": server.control_token,
-                "livekit": livekit.ws_url if livekit else None,
-            }
-        ),
-        flush=True,
-    )
+    info = {
+        "url": server.url,
+        "api_key": server.api_key,
+        "control_token": server.control_token,
+        "livekit": livekit.ws_url if livekit else None,
+    }
+    print(json.dumps(info), flush=True)
     try:
         stop.wait()
     finally:

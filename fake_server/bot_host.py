@@ -15,8 +15,9 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from fake_server.fingerprint import Fingerprint
 from fake_server.stt import SttEvent
 from fake_server.voice_synth import MAX_SECONDS
 
@@ -28,6 +29,7 @@ SPEAK_BOUND = MAX_SECONDS + 10.0
 LEAVE_BOUND = 10.0
 EXIT_BOUND = 10.0
 SPARE_DELAY = 2.0
+LINE_LIMIT = 2**20  # a heard line carries a fingerprint of up to ~40 KB
 OnSpeech = Callable[[SttEvent], Awaitable[None]]
 
 
@@ -115,7 +117,7 @@ class BotHost:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "fake_server.bot_worker",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, limit=LINE_LIMIT,
         )  # fmt: skip
 
     async def _keep_spare(self) -> None:
@@ -186,7 +188,7 @@ class BotHost:
                 listener = self.listeners.get(message["bot"])
                 if listener is not None:
                     try:
-                        await listener(SttEvent(**message["heard"]))
+                        await listener(_stt_event(message["heard"]))
                     except Exception:  # one session's trouble must not stop the replies to all
                         log.exception("handling what bot %s heard", message["bot"])
                 continue
@@ -221,6 +223,11 @@ class BotHost:
         await asyncio.gather(*(_end(p) for p in (process, spare) if p is not None))
         if reader is not None:
             await asyncio.gather(reader, return_exceptions=True)
+
+
+def _stt_event(heard: dict[str, Any]) -> SttEvent:
+    kind: Literal["start", "end"] = "end" if heard.get("kind") == "end" else "start"
+    return SttEvent(kind, float(heard.get("seconds", 0.0)), Fingerprint.from_json(heard.get("fingerprint")))
 
 
 async def _end(process: asyncio.subprocess.Process) -> None:

@@ -8,10 +8,11 @@ neither side's WebRTC can disturb the other's. The server drives them with JSON 
 stdin, one request a line: ``{"id", "op": "join", "bot", "url", "token", "identity",
 "listen_to" (null for a standby bot), "deaf", "pitch"}``, ``{"id", "op": "serve", "bot",
 "listen_to", "deaf", "attributes"}`` (a standby bot starts serving a client), ``{"id", "op":
-"speak", "bot", "text", "message_id"}``, ``{"id", "op": "leave", "bot"}``. stdout: ``{"id", "ok": true}`` or
-``{"id", "error"}`` per request, and ``{"bot", "heard": {"kind", "seconds"}}`` for each
-utterance event a bot hears. End of stdin (the server stopped or died) makes every bot leave,
-then the worker exits.
+"speak", "bot", "text", "message_id"}``, ``{"id", "op": "leave", "bot"}``. stdout: ``{"id", "ok":
+true}`` or ``{"id", "error"}`` per request, and ``{"bot", "heard": {"kind", "seconds",
+"fingerprint"}}`` for each utterance event a bot hears (fake_server.fingerprint; null at an
+utterance's start). End of stdin (the server stopped or died) makes every bot leave, then the
+worker exits.
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ class Worker:
 
     def _hearing(self, name: str, deaf: bool) -> Callable[[SttEvent], Awaitable[None]] | None:
         async def heard(event: SttEvent) -> None:
-            self.send({"bot": name, "heard": {"kind": event.kind, "seconds": event.seconds}})
+            fingerprint = event.fingerprint.as_json() if event.fingerprint is not None else None
+            self.send(
+                {"bot": name, "heard": {"kind": event.kind, "seconds": event.seconds, "fingerprint": fingerprint}}
+            )
 
         return None if deaf else heard
 

@@ -1,34 +1,73 @@
 """The HTTP control API (JSON), for clients in other processes: misbehave, script, read, reset.
 
-Every route needs ``Authorization: Bearer <control token>`` (printed at start); errors are
-``{"error": "..."}`` with status 400 (bad input) or 401 (no or wrong token).
+Every route needs ``Authorization: Bearer <control token>`` (printed at start; the scheme in any
+case, a bare token is refused). Every error is ``{"error": "..."}``: 400 bad input, 401 no or wrong
+token, 404 no such route, 405 wrong method, 500 a failure of the server itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import hmac
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from fake_server.misbehaviour import MisbehaviourError
+from fake_server.redact import redact_text
 
 if TYPE_CHECKING:
     from fake_server.server import FakeEstuaryServer
 
-__all__ = ["add_control_routes"]
+__all__ = ["add_control_routes", "json_errors"]
 
+log = logging.getLogger("fake_server.control")
 PREFIX = "/control"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own errors (404, 405, 413, …) as ``{"error": …}`` too, not its plain-text pages."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        text = exc.reason
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            text = (
+                f"{request.method} is not allowed on {request.path}; allowed: {', '.join(sorted(exc.allowed_methods))}"
+            )
+        elif isinstance(exc, web.HTTPNotFound):
+            text = f"no route {redact_text(request.path)[:200]}"
+        response = web.json_response({"error": text}, status=exc.status)
+        for header in ("Allow", "WWW-Authenticate"):
+            if header in exc.headers:
+                response.headers[header] = exc.headers[header]
+        return response
+
+
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (scheme in any case), else None."""
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def add_control_routes(app: web.Application, server: FakeEstuaryServer) -> None:
     def guarded(handler: Any) -> Any:
         async def wrapper(request: web.Request) -> web.Response:
-            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(given.encode(), server.control_token.encode()):
+            given = bearer_token(request.headers.get("Authorization", ""))
+            if given is None or not hmac.compare_digest(given.encode(), server.control_token.encode()):
                 return web.json_response(
-                    {"error": "missing or wrong control token (Authorization: Bearer …)"}, status=401
+                    {"error": "missing or wrong control token: send the header Authorization: Bearer <control_token>"},
+                    status=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="fake_server control"'},
                 )
             try:
                 body = await request.json() if request.can_read_body else {}
@@ -40,6 +79,9 @@ def add_control_routes(app: web.Application, server: FakeEstuaryServer) -> None:
                 return web.json_response(await handler(request, body))
             except (MisbehaviourError, ValueError, TypeError) as exc:
                 return web.json_response({"error": str(exc)}, status=400)
+            except Exception as exc:
+                log.exception("control API %s %s failed", request.method, request.path)
+                return web.json_response({"error": f"the fake server failed: {type(exc).__name__}"}, status=500)
 
         return wrapper
 
@@ -80,6 +122,26 @@ def add_control_routes(app: web.Application, server: FakeEstuaryServer) -> None:
             "violations": [asdict(v) for v in server.events.violations],
         }
 
+    async def utterances(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        """GET: the known recordings. POST ``{"directory"}`` or ``{"transcript", "wav": <base64 WAV>}``."""
+        if request.method == "POST":
+            if set(body) == {"directory"} and isinstance(body["directory"], str):
+                await asyncio.to_thread(server.add_utterances, body["directory"])
+            elif set(body) == {"transcript", "wav"} and all(isinstance(body[k], str) for k in body):
+                try:
+                    wav = base64.b64decode(body["wav"], validate=True)
+                except binascii.Error:
+                    raise ValueError("wav must be the base64 of a WAV file") from None
+                await asyncio.to_thread(server.add_utterance, body["transcript"], wav)
+            else:
+                raise ValueError('expected {"directory": path} or {"transcript": text, "wav": base64 of a WAV file}')
+        known = server.utterances.known
+        return {
+            "utterances": [
+                {"name": k.name, "transcript": k.transcript, "seconds": k.fingerprint.seconds} for k in known
+            ]
+        }
+
     async def reset(_request: web.Request, _body: dict[str, Any]) -> dict[str, Any]:
         await server.areset()
         return {"ok": True}
@@ -98,5 +160,7 @@ def add_control_routes(app: web.Application, server: FakeEstuaryServer) -> None:
     app.router.add_post(f"{PREFIX}/script", guarded(script))
     app.router.add_get(f"{PREFIX}/events", guarded(events))
     app.router.add_post(f"{PREFIX}/reset", guarded(reset))
+    app.router.add_get(f"{PREFIX}/utterances", guarded(utterances))
+    app.router.add_post(f"{PREFIX}/utterances", guarded(utterances))
     app.router.add_post(f"{PREFIX}/session_timeout", guarded(trigger("session")))
     app.router.add_post(f"{PREFIX}/voice_timeout", guarded(trigger("voice")))

@@ -27,6 +27,7 @@ from fake_server.sessions import Session, WarmBot
 from fake_server.stt import SttEvent, Transcripts
 from fake_server.text import Brain, reply_chunks
 from fake_server.tokens import LiveKitConfig
+from fake_server.utterances import UtteranceLibrary
 from fake_server.voice_synth import BOT_PITCH_HZ, synthesize
 
 __all__ = ["NAMESPACE", "Engine", "EngineSettings"]
@@ -53,8 +54,15 @@ class EngineSettings:
 class Engine:
     """Sessions, misbehaviour, scripts and the event log, plus the actions handlers share."""
 
-    def __init__(self, sio: socketio.AsyncServer, settings: EngineSettings, events: EventLog) -> None:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        settings: EngineSettings,
+        events: EventLog,
+        utterances: UtteranceLibrary | None = None,
+    ) -> None:
         self.sio = sio
+        self.utterances = utterances or UtteranceLibrary()
         self.settings = settings
         self.events = events
         self.sessions: dict[str, Session] = {}
@@ -263,7 +271,8 @@ class Engine:
             await self.emit(session, "stt_response", {"text": "…", "is_final": False})
             return
         session.utterances += 1
-        transcript = self.transcripts.next(session.utterances)
+        recognised = None if self.transcripts.scripted else self.utterances.recognise(event.fingerprint)
+        transcript = self.transcripts.next(session.utterances, recognised)
         await self.emit(session, "stt_response", {"text": transcript, "is_final": True})
         session.spawn(self.reply(session, transcript))
 

@@ -15,18 +15,21 @@ import socket
 import threading
 import time
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from aiohttp import web
 
-from fake_server.control import add_control_routes
+from fake_server.control import add_control_routes, json_errors
 from fake_server.engine import NAMESPACE, Engine, EngineSettings
 from fake_server.eventlog import EventLog
 from fake_server.misbehaviour import Misbehaviour
 from fake_server.namespace import SdkNamespace
 from fake_server.sessions import SessionView
 from fake_server.tokens import LiveKitConfig
+from fake_server.utterances import KnownUtterance, UtteranceLibrary, read_wav
+from fake_server.utterances import suite_utterances as find_suite_utterances
 from fake_server.voice_synth import BOT_PITCH_HZ
 from fake_server.wire import GuardedServer
 
@@ -60,9 +63,13 @@ class FakeEstuaryServer:
         bot_warmup: bool = True,
         auth_deadline: float = AUTH_DEADLINE,
         allowed_origins: Sequence[str] | None = None,
+        utterances: Sequence[str | Path] = (),
+        suite_utterances: bool = True,
     ) -> None:
         """``auth_deadline``: seconds a socket may stay open without authenticating.
-        ``allowed_origins``: browser origins accepted besides loopback ones (``["*"]``: any)."""
+        ``allowed_origins``: browser origins accepted besides loopback ones (``["*"]``: any).
+        ``utterances``: directories of known recordings (``NAME.wav`` + ``NAME.txt``) the fake STT
+        recognises, besides the conformance suite's own (unless ``suite_utterances`` is False)."""
         if api_keys is not None and (isinstance(api_keys, str) or not all(isinstance(k, str) and k for k in api_keys)):
             raise ValueError("api_keys must be a sequence of non-empty strings")
         keys = tuple(api_keys) if api_keys else (f"est-{secrets.token_urlsafe(24)}",)
@@ -81,6 +88,12 @@ class FakeEstuaryServer:
             isinstance(allowed_origins, str) or not all(isinstance(o, str) and o for o in allowed_origins)
         ):
             raise ValueError("allowed_origins must be a sequence of origins such as 'https://app.example'")
+        if isinstance(utterances, (str, Path)):
+            raise ValueError("utterances must be a sequence of directories, not one path")
+        self.utterances = UtteranceLibrary()
+        suite = find_suite_utterances() if suite_utterances else None
+        for directory in ([suite] if suite is not None else []) + [Path(d) for d in utterances]:
+            self.utterances.add_directory(directory)
         self.auth_deadline = auth_deadline
         self.allowed_origins = tuple(allowed_origins) if allowed_origins is not None else None
         self.host = host
@@ -154,9 +167,9 @@ class FakeEstuaryServer:
             async_handlers=False,
             always_connect=True,
         )
-        engine = Engine(sio, self.settings, self.events)
+        engine = Engine(sio, self.settings, self.events, self.utterances)
         namespace = SdkNamespace(engine)
-        app = web.Application()
+        app = web.Application(middlewares=[json_errors])
         sio.attach(app)
         add_control_routes(app, self)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -274,6 +287,17 @@ class FakeEstuaryServer:
                 raise ValueError(f"{name} must be non-empty strings, got {values!r}")
         self.engine.transcripts.scripted.extend(transcripts)
         self.engine.brain.scripted.extend(replies)
+
+    def add_utterances(self, directory: str | Path) -> list[KnownUtterance]:
+        """Recognise the recordings of ``directory`` (``NAME.wav`` + ``NAME.txt``) from now on."""
+        return self.utterances.add_directory(Path(directory))
+
+    def add_utterance(self, transcript: str, wav: str | Path | bytes) -> KnownUtterance:
+        """Recognise one recording (a WAV file's path or bytes) as ``transcript`` from now on."""
+        if isinstance(wav, bytes):
+            pcm, rate = read_wav(wav)
+            return self.utterances.add(transcript, pcm, rate)
+        return self.utterances.add_wav(Path(wav), transcript)
 
     @property
     def sessions(self) -> list[SessionView]:
