@@ -43,6 +43,7 @@ async def started(client: Any, transport: str | None = None) -> str:
         raise Blocked(requirement, "voice start", f"{exc.code.value}: {exc}") from exc
     return chosen
 
+
 _SCRIPT = textwrap.dedent(
     """
     import importlib.abc, importlib.util, sys

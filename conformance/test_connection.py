@@ -185,6 +185,8 @@ STT_SETTLE = 1.5  # after the speech ends, time for any recogniser to have sent 
 async def _stt_is_closed(p: RawPeer) -> None:
     """Speech streamed after voice_timeout is never transcribed (refusing it with `error` is fine)."""
     watch = Stopwatch()
-    speech = audio.utterance(duration=0.5, sample_rate=24000, tail=0.6)  # short: a server may still drop late audio quietly
+    speech = audio.utterance(
+        duration=0.5, sample_rate=24000, tail=0.6
+    )  # short: a server may still drop late audio quietly
     await stream(p, speech, 24000)
     await p.quiet("stt_response", within=len(speech) / 24000 + STT_SETTLE, since=watch.start)
