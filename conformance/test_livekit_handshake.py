@@ -206,13 +206,9 @@ async def test_lk_7_bot_transcribes_the_microphone(
     rtc_peer: RtcPeerFactory,
     estuary_target: EstuaryTarget,
     utterance_files: list[tuple[Path, str]],
-    request: pytest.FixtureRequest,
 ) -> None:
     """Speech published by the client yields stt_response over Socket.IO: interim (is_final false), then final."""
     wav, said = utterance_files[0]
-    if estuary_target.mode == "fake":
-        # A recogniser's words are not under test here: tell the fake what a real one would say.
-        request.getfixturevalue("estuary_server").script(transcripts=[said])
     p = peer()
     await p.session()
     room = rtc_peer()

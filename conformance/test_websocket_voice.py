@@ -49,13 +49,10 @@ async def test_ws_2_streamed_speech_is_transcribed(
     peer: PeerFactory,
     sample_rate: int,
     utterance_files: list[tuple[Path, str]],
-    request: pytest.FixtureRequest,
 ) -> None:
     """`stream_audio {audio: base64 PCM16 LE mono}` at the session's audio_sample_rate (24000 default, 16000 too) yields stt_response."""
     wav, said = utterance_files[1]
     p = peer()
-    if p.target.mode == "fake":
-        request.getfixturevalue("estuary_server").script(transcripts=[said])
     await p.session(audio_sample_rate=sample_rate)
     await start_websocket_voice(p)
     watch = Stopwatch()
