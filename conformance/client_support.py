@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from pytest_estuary.verdicts import Blocked
 
-__all__ = ["run_client_without_livekit", "server_requirement", "started"]
+__all__ = ["HANDSHAKE", "run_client_without_livekit", "server_requirement", "started"]
+
+HANDSHAKE = ("LK-1", "LK-2", "LK-5")  # the LiveKit start's server steps in order: token, room, ready
 
 
 def server_requirement(transport: str | None, message: str) -> str:
@@ -23,11 +25,14 @@ def server_requirement(transport: str | None, message: str) -> str:
     if transport == "websocket":
         return "WS-1"
     text = message.lower()
+    if "room connect" in text or "publish" in text or "token joined room" in text:
+        return "LK-2"  # checked first: a room mismatch names the livekit_token that announced the room
     if "livekit_token" in text or "token reply" in text:
         return "LK-1"
-    if "room connect" in text or "publish" in text or "joined room" in text:
-        return "LK-2"
-    return "LK-5"
+    if "livekit_ready" in text:
+        return "LK-5"
+    # livekit_error can answer the token or the join; the earlier step is the one to blame
+    return "LK-1" if "livekit_error" in text else "LK-5"
 
 
 async def started(client: Any, transport: str | None = None) -> str:
@@ -77,7 +82,12 @@ _SCRIPT = textwrap.dedent(
     async def main():
         client = EstuaryClient(URL, KEY, "conformance", PLAYER, voice_transport=TRANSPORT)
         out = {"warnings": warnings}
-        await client.connect()
+        try:
+            await client.connect()
+        except EstuaryError as exc:
+            out["connect_error"] = f"{exc.code.value}: {exc}"
+            print(json.dumps(out))
+            return
         try:
             out["transport"] = await client.start_voice()
             await client.stop_voice()
@@ -105,4 +115,6 @@ def run_client_without_livekit(
     if result.returncode != 0:
         raise AssertionError(f"the client subprocess failed ({result.returncode}):\n{result.stderr[-2000:]}")
     output: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    if "connect_error" in output:  # the server opened no session: not the client case's business
+        raise Blocked("CONN-3", "the client connects and gets session_info", str(output["connect_error"]))
     return output

@@ -12,7 +12,9 @@ import pytest_asyncio
 
 from conformance.factories import PeerFactory, RtcPeerFactory
 from conformance.peer import WireEvent
+from pytest_estuary.fixtures import reset_fake_server
 from pytest_estuary.targets import ClientFactory, EstuaryTarget
+from pytest_estuary.verdicts import step
 
 UTTERANCES = Path(__file__).parent / "utterances"
 DRAIN_BOUND = 5.0  # LK-9: a closed session's room is gone within 5 s
@@ -27,7 +29,8 @@ def _clean_fake(request: pytest.FixtureRequest, estuary_target: EstuaryTarget) -
         yield
         return
     engine: Any = request.getfixturevalue("_estuary_fake_engine")
-    engine.reset()
+    settings = request.getfixturevalue("estuary_settings")
+    reset_fake_server(engine, settings)
     yield
     deadline = time.monotonic() + DRAIN_BOUND
     while True:
@@ -43,6 +46,29 @@ def _clean_fake(request: pytest.FixtureRequest, estuary_target: EstuaryTarget) -
             f"sessions of {players}, rooms {sorted(rooms)}",
             pytrace=False,
         )
+
+
+class SteppedClientFactory(ClientFactory):
+    """Clients whose connect is a step of CONN-3 (or CONN-2 with ``auth_style="connect"``): a client
+    case is about the client, so a server that opens no session BLOCKS it."""
+
+    async def __call__(self, *, connect: bool = True, **overrides: Any) -> Any:
+        client = await super().__call__(connect=False, **overrides)
+        if connect:
+            requirement = "CONN-2" if overrides.get("auth_style") == "connect" else "CONN-3"
+            with step(requirement, "the client connects and gets session_info"):
+                await client.connect()
+        return client
+
+
+@pytest_asyncio.fixture
+async def estuary_client(estuary_target: EstuaryTarget) -> AsyncIterator[SteppedClientFactory]:
+    """The plugin's client factory, with connect as a step (see :class:`SteppedClientFactory`)."""
+    factory = SteppedClientFactory(estuary_target)
+    try:
+        yield factory
+    finally:
+        await factory.aclose()
 
 
 @pytest_asyncio.fixture

@@ -11,19 +11,37 @@ import pytest
 from livekit import api
 
 from conformance.checks import Stopwatch, expect
-from conformance.client_support import run_client_without_livekit
+from conformance.client_support import HANDSHAKE, run_client_without_livekit, server_requirement, started
 from pytest_estuary.client import ErrorCode, EstuaryError, MicrophoneAudioInput
 from pytest_estuary.livekit_server import LiveKitCredentials
 from pytest_estuary.targets import ClientFactory
+from pytest_estuary.verdicts import Blocked
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.estuary_fake_only]
 
 
-async def start_failure(client: Any) -> tuple[EstuaryError, float]:
+async def start_failure(
+    client: Any, at: str | None = None, code: ErrorCode | None = None
+) -> tuple[EstuaryError, float]:
+    """``start_voice()`` fails; returns the error and the seconds it took.
+
+    ``at`` is the handshake step the case breaks on purpose (LK-1 token, LK-2 room, LK-5 ready)
+    and ``code`` the error it expects there. If the server broke an earlier step, or went silent
+    at that very step where the case expects another error, the case is BLOCKED by that step.
+    """
     watch = Stopwatch()
     with pytest.raises(EstuaryError) as failure:
         await client.start_voice()
-    return failure.value, watch.lap()
+    error = failure.value
+    if at is not None:
+        reached = server_requirement("livekit", str(error))
+        earlier = HANDSHAKE.index(reached) < HANDSHAKE.index(at)
+        silent = (
+            reached == at and error.code is ErrorCode.CONNECTION_TIMEOUT and code is not ErrorCode.CONNECTION_TIMEOUT
+        )
+        if earlier or silent:
+            raise Blocked(reached, "the handshake up to the step this case breaks", f"{error.code.value}: {error}")
+    return error, watch.lap()
 
 
 async def participants(livekit: LiveKitCredentials, identity: str) -> list[str]:
@@ -61,23 +79,25 @@ async def test_err_2_no_token_reply_is_connection_timeout(estuary_server: Any, e
     """CONNECTION_TIMEOUT when no `livekit_token` reply comes within the token timeout."""
     estuary_server.misbehave(livekit_disabled=True)
     client = await estuary_client(voice_transport="livekit", token_timeout=1.0)
-    error, elapsed = await start_failure(client)
+    error, elapsed = await start_failure(client, "LK-1", ErrorCode.CONNECTION_TIMEOUT)
     expect(error.code is ErrorCode.CONNECTION_TIMEOUT, expected="CONNECTION_TIMEOUT", actual=error.code)
     expect(0.9 <= elapsed <= 3.0, expected="failure after the 1 s token timeout", actual=f"{elapsed:.2f} s")
 
 
-FAILED_ROOMS: dict[str, tuple[dict[str, Any], str | re.Pattern[str]]] = {
-    "wrong_secret": ({"token_wrong_secret": True}, "401"),
-    "expired_token": ({"token_expired": True}, "401"),
+# case → (misbehaviour, the handshake step it breaks, the reason the message must carry)
+FAILED_ROOMS: dict[str, tuple[dict[str, Any], str, str | re.Pattern[str]]] = {
+    "wrong_secret": ({"token_wrong_secret": True}, "LK-2", "401"),
+    "expired_token": ({"token_expired": True}, "LK-2", "401"),
     # The reason, not the URL: whatever refused or failed the connection, as LiveKit's SDK says it.
     "unreachable_url": (
         {"token_unreachable_url": True},
+        "LK-2",
         re.compile(
             r"refused|failed to (connect|retrieve)|unreachable|could not (connect|establish)|timed out|timeout|error sending request",
             re.I,
         ),
     ),
-    "livekit_error": ({"livekit_refused": "no voice for you"}, "no voice for you"),
+    "livekit_error": ({"livekit_refused": "no voice for you"}, "LK-1", "no voice for you"),
 }
 
 
@@ -87,10 +107,10 @@ async def test_err_3_room_failures_are_connection_failed(
     estuary_server: Any, estuary_client: ClientFactory, case: str
 ) -> None:
     """CONNECTION_FAILED when the room connection fails (bad token, unreachable URL) or the server sends livekit_error."""
-    settings, reason = FAILED_ROOMS[case]
+    settings, at, reason = FAILED_ROOMS[case]
     estuary_server.misbehave(**settings)
     client = await estuary_client(voice_transport="livekit", connect_timeout=5.0)
-    error, elapsed = await start_failure(client)
+    error, elapsed = await start_failure(client, at, ErrorCode.CONNECTION_FAILED)
     expect(error.code is ErrorCode.CONNECTION_FAILED, expected="CONNECTION_FAILED", actual=error.code)
     # ERR-5's part here: the reason itself is in the message, with the URL stripped so it cannot stand in.
     url_free = re.sub(r"wss?://\S+", "<url>", str(error))
@@ -120,7 +140,7 @@ async def test_err_5_message_has_the_reason_and_cause_is_kept(
     """Every error's message includes the underlying reason, and `__cause__` keeps the original exception."""
     estuary_server.misbehave(token_wrong_secret=True)
     client = await estuary_client(voice_transport="livekit")
-    error, _ = await start_failure(client)
+    error, _ = await start_failure(client, "LK-2", ErrorCode.CONNECTION_FAILED)
     expect("invalid token" in str(error).lower(), expected="LiveKit's 'invalid token' reason", actual=str(error))
     expect(error.__cause__ is not None, expected="__cause__ set", actual=error.__cause__)
 
@@ -143,15 +163,16 @@ async def test_err_6_auth_failed_and_misuse_codes(estuary_server: Any, estuary_c
     expect(
         not_active.value.code is ErrorCode.VOICE_NOT_ACTIVE, expected="VOICE_NOT_ACTIVE", actual=not_active.value.code
     )
-    await client.start_voice()
+    await started(client)
     with pytest.raises(EstuaryError) as already:
         await client.start_voice()
     expect(
         already.value.code is ErrorCode.VOICE_ALREADY_ACTIVE, expected="VOICE_ALREADY_ACTIVE", actual=already.value.code
     )
     estuary_server.misbehave(auth_always_fails=True)
+    refusing = await estuary_client(connect=False)  # its connect is this case's own observation
     with pytest.raises(EstuaryError) as refused:
-        await estuary_client()
+        await refusing.connect()
     expect(refused.value.code is ErrorCode.AUTH_FAILED, expected="AUTH_FAILED", actual=refused.value.code)
 
 
@@ -186,7 +207,7 @@ async def test_err_7_nothing_leaks_and_a_retry_succeeds(
         len(asyncio.all_tasks()) <= tasks_before, expected=f"≤ {tasks_before} tasks", actual=len(asyncio.all_tasks())
     )
     estuary_server.misbehave(**cleared)
-    expect(await client.start_voice() == "livekit", expected="the retry succeeds", actual=client.transport)
+    expect(await started(client, "livekit") == "livekit", expected="the retry succeeds", actual=client.transport)
 
 
 @pytest.mark.estuary_case("ERR-8", "SHOULD")
@@ -195,7 +216,7 @@ async def test_err_8_no_ready_is_connection_timeout(estuary_server: Any, estuary
     estuary_server.misbehave(no_livekit_ready=True)
     ready_timeout = 1.0
     client = await estuary_client(voice_transport="livekit", ready_timeout=ready_timeout)
-    error, _ = await start_failure(client)
+    error, _ = await start_failure(client, "LK-5", ErrorCode.CONNECTION_TIMEOUT)
     failed_at = time.monotonic()
     expect(error.code is ErrorCode.CONNECTION_TIMEOUT, expected="CONNECTION_TIMEOUT", actual=error.code)
     joins = estuary_server.events.find(name="livekit_join", direction="in")
@@ -211,14 +232,14 @@ async def test_err_8_no_ready_is_connection_timeout(estuary_server: Any, estuary
 
 
 @pytest.mark.estuary_case("ERR-9", "SHOULD")
-@pytest.mark.parametrize("setting", ["ready_wrong_room", "token_other_room"])
+@pytest.mark.parametrize(("setting", "at"), [("ready_wrong_room", "LK-5"), ("token_other_room", "LK-2")])
 async def test_err_9_room_mismatch_is_connection_failed_naming_both(
-    estuary_server: Any, estuary_client: ClientFactory, setting: str
+    estuary_server: Any, estuary_client: ClientFactory, setting: str, at: str
 ) -> None:
     """A mismatch between the token reply's room, the room joined and livekit_ready's room is CONNECTION_FAILED naming both."""
     estuary_server.misbehave(**{setting: True})
     client = await estuary_client(voice_transport="livekit")
-    error, _ = await start_failure(client)
+    error, _ = await start_failure(client, at, ErrorCode.CONNECTION_FAILED)
     expect(error.code is ErrorCode.CONNECTION_FAILED, expected="CONNECTION_FAILED", actual=error.code)
     rooms = [word.strip("'\",.()") for word in str(error).split() if "estuary-" in word]
     expect(len(set(rooms)) >= 2, expected="both room names in the message", actual=str(error))

@@ -11,10 +11,12 @@ from conformance.client_support import started
 from pytest_estuary import audio
 from pytest_estuary.client import BotResponse, SttResponse
 from pytest_estuary.targets import ClientFactory
+from pytest_estuary.verdicts import step
 from pytest_estuary.waiting import never_within, wait_until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.estuary_fake_only]
 TRANSPORTS = ["livekit", "websocket"]
+TRANSCRIBES = {"livekit": "LK-7", "websocket": "WS-2"}  # the server requirement behind a transcript
 STT_SETTLE = 1.5  # a recogniser's end-of-utterance silence (the fake's is 0.4 s), with room to spare
 LEAVE_BOUND = 5.0  # LK-9: the room ends within 5 s
 DUPLICATE_WINDOW = 1.0  # a duplicate disconnect event would come from the same teardown, within ms
@@ -42,7 +44,8 @@ async def test_life_1_muted_microphone_reaches_no_one(estuary_server: Any, estua
     )
     expect(client.toggle_mute() is False, expected="unmuted", actual=client.is_muted)
     client.audio_input.say(audio.utterance(duration=0.6, tail=0.6))
-    await client.wait_for("stt_response", predicate=final, timeout=10)
+    with step("LK-7", "a transcript of speech on the microphone"):  # the server has to hear at all
+        await client.wait_for("stt_response", predicate=final, timeout=10)
 
 
 @pytest.mark.estuary_case("LIFE-2", "MUST")
@@ -101,8 +104,10 @@ async def test_life_4_transcripts_and_replies_reach_the_app_alike(
     client = await estuary_client(voice_transport=transport)
     await started(client)
     client.audio_input.say(audio.utterance(duration=0.6, tail=0.6))
-    heard = await client.wait_for("stt_response", predicate=final, timeout=10)
-    reply = await client.wait_for("bot_response", predicate=final, timeout=10)
+    with step(TRANSCRIBES[transport], "a transcript of the speech"):
+        heard = await client.wait_for("stt_response", predicate=final, timeout=10)
+    with step("TEXT-1", "a final bot_response"):
+        reply = await client.wait_for("bot_response", predicate=final, timeout=10)
     expect(isinstance(heard, SttResponse) and heard.text, expected="a typed SttResponse", actual=heard)
     expect(isinstance(reply, BotResponse) and reply.text, expected="a typed BotResponse", actual=reply)
 
@@ -118,7 +123,8 @@ async def test_life_5_voice_timeout_keeps_text(estuary_server: Any, estuary_clie
         lambda: client.transport is None, timeout=2.0, awaited="voice released", seen=lambda: client.transport
     )
     await client.send_text("still there?")
-    await client.wait_for("bot_response", predicate=final, timeout=5)
+    with step("TEXT-1", "a final bot_response"):
+        await client.wait_for("bot_response", predicate=final, timeout=5)
 
 
 @pytest.mark.estuary_case("LIFE-5", "SHOULD")

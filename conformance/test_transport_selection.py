@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from conformance.checks import expect
-from conformance.client_support import run_client_without_livekit
+from conformance.client_support import run_client_without_livekit, started
 from pytest_estuary.client import ErrorCode, EstuaryError
 from pytest_estuary.targets import ClientFactory
 
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.estuary_fake_only]
 async def test_sel_1_auto_uses_livekit_when_installed(estuary_server: Any, estuary_client: ClientFactory) -> None:
     """`voice_transport="auto"` uses LiveKit when `livekit.rtc` is installed."""
     client = await estuary_client(voice_transport="auto")
-    chosen = await client.start_voice()
+    chosen = await started(client, "livekit")
     expect(chosen == "livekit" and client.transport == "livekit", expected="transport 'livekit'", actual=chosen)
 
 
@@ -42,7 +42,7 @@ async def test_sel_2_livekit_without_library_warns_and_uses_websocket(estuary_se
 async def test_sel_3_websocket_never_touches_livekit(estuary_server: Any, estuary_client: ClientFactory) -> None:
     """`voice_transport="websocket"` never sends `livekit_token`."""
     client = await estuary_client(voice_transport="websocket")
-    await client.start_voice()
+    await started(client)
     await client.stop_voice()
     sent = [e.name for e in estuary_server.events.find(direction="in")]
     expect("livekit_token" not in sent and "start_voice" in sent, expected="start_voice, no livekit_token", actual=sent)
@@ -80,7 +80,7 @@ async def test_sel_6_transport_in_use_is_observable(estuary_server: Any, estuary
     """The transport actually in use is observable on the client."""
     client = await estuary_client(voice_transport="websocket")
     expect(client.transport is None, expected="no transport before voice", actual=client.transport)
-    await client.start_voice()
+    await started(client)
     expect(client.transport == "websocket", expected="'websocket' while voice runs", actual=client.transport)
     await client.stop_voice()
     expect(client.transport is None, expected="no transport after stop", actual=client.transport)

@@ -25,6 +25,7 @@ __all__ = [
     "estuary_target",
     "livekit_server",
     "record_estuary_timing",
+    "reset_fake_server",
 ]
 
 FAKE_ONLY_REASON = "needs control of the embedded fake server; not available with --estuary-live"
@@ -76,15 +77,24 @@ def _estuary_fake_engine(
         server.stop()
 
 
+def reset_fake_server(server: FakeEstuaryServer, settings: EstuarySettings) -> None:
+    """A clean fake for the next test: reset, then the run's ``--estuary-fake-misbehave`` settings."""
+    server.reset()
+    if settings.fake_misbehave:
+        server.misbehave(**settings.fake_misbehave)
+
+
 @pytest.fixture
-def estuary_server(_estuary_fake_engine: FakeEstuaryServer) -> Iterator[FakeEstuaryServer]:
+def estuary_server(
+    request: pytest.FixtureRequest, _estuary_fake_engine: FakeEstuaryServer
+) -> Iterator[FakeEstuaryServer]:
     """The embedded fake Estuary server, reset for this test.
 
     Use ``estuary_server.misbehave(...)``, ``.script(...)``, ``.events`` (the event log) and
     ``.trigger_voice_timeout()``. Skipped with ``--estuary-live``. A protocol violation by a
     client that the server recorded during the test fails the test at teardown.
     """
-    _estuary_fake_engine.reset()
+    reset_fake_server(_estuary_fake_engine, request.config.stash[SETTINGS_KEY])
     yield _estuary_fake_engine
     violations = list(_estuary_fake_engine.events.violations)
     if violations:

@@ -59,6 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", marker)
     settings = EstuarySettings.from_config(config)
     shadowing.check(config, live=settings.live)
+    if settings.fake_misbehave and not settings.live:
+        _check_fake_misbehaviour(settings.fake_misbehave)
     config.stash[SETTINGS_KEY] = settings
     if config.pluginmanager.hasplugin("html"):  # pytest-html installed: the case columns in its table
         from pytest_estuary.html_report import HtmlColumns
@@ -74,6 +76,16 @@ def pytest_configure(config: pytest.Config) -> None:
         report.secrets = [s for s in (settings.api_key, settings.livekit_api_secret) if s]
         config.stash[REPORT_KEY] = report
         config.pluginmanager.register(ReportHooks(report, settings), "estuary-report")
+
+
+def _check_fake_misbehaviour(settings: dict[str, object]) -> None:
+    """``--estuary-fake-misbehave`` names real settings with values of the right kind, or the run stops."""
+    from fake_server.misbehaviour import Misbehaviour, MisbehaviourError
+
+    try:
+        Misbehaviour().updated(settings)
+    except MisbehaviourError as exc:
+        raise pytest.UsageError(f"--estuary-fake-misbehave: {exc}") from None
 
 
 def pytest_report_header(config: pytest.Config) -> str:

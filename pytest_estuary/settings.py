@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -61,6 +62,13 @@ _OPTIONS = (
     _Option("--estuary-report", "estuary_report", "write the JSON conformance report to this path"),
     _Option("--estuary-report-md", "estuary_report_md", "write the Markdown conformance summary to this path"),
     _Option("--estuary-strict", "estuary_strict", "SHOULD failures fail the run too", kind="flag"),
+    _Option(
+        "--estuary-fake-misbehave",
+        "estuary_fake_misbehave",
+        "JSON object of misbehaviour settings the embedded fake applies in every test, e.g. "
+        "'{\"no_livekit_ready\": true}': your tests against a server broken that way",
+        env="ESTUARY_FAKE_MISBEHAVE",
+    ),
     _Option("--livekit-url", "livekit_url", "URL of an external LiveKit server for the fake server", env="LIVEKIT_URL"),
     _Option("--livekit-api-key", "livekit_api_key", "API key of that LiveKit server", env="LIVEKIT_API_KEY"),
     _Option(
@@ -130,6 +138,7 @@ class EstuarySettings:
     livekit_api_key: str | None = None
     livekit_api_secret: str | None = field(default=None, repr=False)
     livekit_server_bin: str | None = None
+    fake_misbehave: dict[str, Any] = field(default_factory=dict)
 
     @property
     def mode(self) -> Mode:
@@ -174,6 +183,7 @@ class EstuarySettings:
             livekit_api_key=_str(raw["livekit_api_key"]),
             livekit_api_secret=_str(raw["livekit_api_secret"]),
             livekit_server_bin=_str(raw["livekit_server_bin"]),
+            fake_misbehave=_json_object("--estuary-fake-misbehave", _str(raw["estuary_fake_misbehave"])),
         )
         settings.validate()
         return settings
@@ -197,6 +207,18 @@ class EstuarySettings:
                 "--livekit-url (or LIVEKIT_URL) needs --livekit-api-key and --livekit-api-secret "
                 "(or LIVEKIT_API_KEY and LIVEKIT_API_SECRET)"
             )
+
+
+def _json_object(flag: str, text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise pytest.UsageError(f"{flag} must be a JSON object, got {text[:80]!r} ({exc})") from None
+    if not isinstance(value, dict):
+        raise pytest.UsageError(f"{flag} must be a JSON object of setting → value, got {type(value).__name__}")
+    return value
 
 
 def _str(value: str | bool | None) -> str | None:
