@@ -1,0 +1,70 @@
+"""Issue 10's proof for the client cases (SEL, ERR, LIFE): against an embedded fake broken in one
+client-facing way, no client case FAILs (our client is not what is broken); a case that cannot
+observe its own requirement is BLOCKED by the server requirement the setting breaks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live_runs import SuiteRun, run_suite
+
+from pytest_estuary.livekit_server import LiveKitCredentials
+
+CONFORMANCE = Path(__file__).resolve().parents[2] / "conformance"
+CLIENT_CASES = [
+    str(CONFORMANCE / name) for name in ("test_transport_selection.py", "test_error_codes.py", "test_lifecycle.py")
+]
+PARALLEL_RUNS = 2
+
+# setting → (misbehaviour, the requirements a BLOCKED client case may name)
+BROKEN: dict[str, tuple[dict[str, Any], set[str]]] = {
+    "livekit_disabled": ({"livekit_disabled": True}, {"LK-1"}),
+    "livekit_refused": ({"livekit_refused": "no voice here"}, {"LK-1"}),
+    "token_reply_missing_url": ({"token_reply_missing": "url"}, {"LK-1"}),
+    "token_unreachable_url": ({"token_unreachable_url": True}, {"LK-2"}),
+    "token_wrong_secret": ({"token_wrong_secret": True}, {"LK-2"}),
+    "token_expired": ({"token_expired": True}, {"LK-2"}),
+    "token_other_room": ({"token_other_room": True}, {"LK-2"}),
+    "no_livekit_ready": ({"no_livekit_ready": True}, {"LK-5"}),
+    "ready_wrong_room": ({"ready_wrong_room": True}, {"LK-5"}),
+    "no_bot": ({"no_bot": True}, {"LK-6", "LK-7"}),  # a missing bot shows as speech nobody transcribes
+    "bot_deaf": ({"bot_deaf": True}, {"LK-7", "WS-2"}),
+    "auth_always_fails": ({"auth_always_fails": True}, {"CONN-3"}),
+    "no_argument_events": ({"no_argument_events": True}, {"CONN-3"}),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(livekit_server: LiveKitCredentials, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SuiteRun]]:
+    env = {
+        "LIVEKIT_URL": livekit_server.url,
+        "LIVEKIT_API_KEY": livekit_server.api_key,
+        "LIVEKIT_API_SECRET": livekit_server.api_secret,
+    }
+
+    def one(name: str) -> SuiteRun:
+        setting = json.dumps(BROKEN[name][0])
+        return run_suite(tmp_path_factory.mktemp(name), "--estuary-fake-misbehave", setting, *CLIENT_CASES, env=env)
+
+    with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+        yield dict(zip(BROKEN, pool.map(one, BROKEN), strict=True))
+
+
+@pytest.mark.parametrize("setting", sorted(BROKEN))
+def test_no_client_case_fails_for_a_broken_server(runs: dict[str, SuiteRun], setting: str) -> None:
+    run = runs[setting]
+    allowed = BROKEN[setting][1]
+    problems = [
+        f"{c['verdict']} {c['nodeid'].rsplit('::', 1)[-1]}: {(c['reason'] or '')[:300]}"
+        for c in run.cases()
+        if c["verdict"] in ("FAIL", "NON-STRICT", "ERROR")
+        or (c["verdict"] == "BLOCKED" and c["blocked_by"] not in allowed)
+    ]
+    assert not problems, f"{setting} ({run.seconds:.0f} s):\n" + "\n".join(problems)
+    assert any(c["verdict"] == "PASS" for c in run.cases()) or setting in ("auth_always_fails", "no_argument_events")
+    assert run.code == 0, run.output[-3000:]
