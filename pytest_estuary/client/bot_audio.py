@@ -7,6 +7,7 @@ import asyncio
 from pytest_estuary import audio
 from pytest_estuary.client.audio_input import resample
 from pytest_estuary.client.errors import EventTimeout
+from pytest_estuary.waiting import WaitTimeout, wait_until
 
 __all__ = ["BotAudio"]
 
@@ -55,22 +56,21 @@ class BotAudio:
             self.sample_rate = sample_rate
 
     async def wait_for_sound(self, min_seconds: float = 0.3, timeout: float = 5.0) -> audio.PCM16:
-        """Wait until ≥ ``min_seconds`` of audible bot audio (> -40 dBFS) arrived since ``clear()``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._voiced < min_seconds:
-            left = deadline - loop.time()
-            if left <= 0:
-                raise EventTimeout(
-                    f"{min_seconds:.2f} s of bot audio above {THRESHOLD_DBFS:.0f} dBFS",
-                    timeout,
-                    [f"{self._voiced:.2f} s audible of {self._total:.2f} s received"],
-                )
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), left)
-            except TimeoutError:
-                continue
+        """Wait until ≥ ``min_seconds`` of audible bot audio (> -40 dBFS) arrived since ``clear()``;
+        EventTimeout (EVENT_TIMEOUT) says how much was heard."""
+        try:
+            await wait_until(
+                lambda: self._voiced >= min_seconds,
+                timeout=timeout,
+                awaited="bot audio",
+                changed=self._changed,  # append() sets it: no polling while audio flows
+            )
+        except WaitTimeout:
+            raise EventTimeout(
+                f"{min_seconds:.2f} s of bot audio above {THRESHOLD_DBFS:.0f} dBFS",
+                timeout,
+                [f"{self._voiced:.2f} s audible of {self._total:.2f} s received"],
+            ) from None
         return self.pcm()
 
     def heard_voice(self, pitch: float, min_seconds: float = 0.3) -> bool:

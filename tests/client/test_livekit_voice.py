@@ -10,9 +10,12 @@ from collections.abc import Iterator
 import pytest
 
 from fake_server import FakeEstuaryServer, LiveKitConfig
+from fake_server.stt import END_MS as STT_END_MS
 from pytest_estuary import audio
 from pytest_estuary.client import ErrorCode, EstuaryClient, EstuaryError, LiveKitDisconnected, SttResponse
+from pytest_estuary.client.signalling import backoff
 from pytest_estuary.livekit_server import LiveKitCredentials
+from pytest_estuary.waiting import never_within, wait_until
 
 from .conftest import MakeClient, in_log
 
@@ -34,13 +37,24 @@ def assert_nothing_leaked(client: EstuaryClient) -> None:
 
 
 async def rooms_gone(fake: FakeEstuaryServer, timeout: float = 5.0) -> list[str]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    rooms = await asyncio.to_thread(fake.live_rooms)
-    while rooms and loop.time() < deadline:
-        await asyncio.sleep(0.1)
-        rooms = await asyncio.to_thread(fake.live_rooms)
-    return rooms
+    """The fake's live rooms once none is left (LK-9: within 5 s); WaitTimeout names those that stayed."""
+
+    async def none_left() -> bool:
+        return not await asyncio.to_thread(fake.live_rooms)
+
+    await wait_until(none_left, timeout=timeout, awaited="every LiveKit room deleted", seen=fake.live_rooms)
+    return []
+
+
+def livekit_disconnects(client: EstuaryClient) -> list[LiveKitDisconnected]:
+    return [e.payload for e in client.history if e.event == "livekit_disconnected"]
+
+
+async def no_second_disconnect(client: EstuaryClient, expected: int) -> None:
+    """LIFE-3 "exactly once": a duplicate could only come from the room's own disconnect during the
+    client's teardown, and every teardown step is bounded by leave_timeout: watch that long."""
+    await never_within(lambda: len(livekit_disconnects(client)) > expected, window=client.config.leave_timeout,
+                       what=f"livekit_disconnected number {expected + 1}", seen=lambda: livekit_disconnects(client))
 
 
 async def test_lk_handshake_order_and_payloads(fake: FakeEstuaryServer, make_client: MakeClient) -> None:
@@ -70,23 +84,22 @@ async def test_lk_microphone_track_published_and_bot_heard(fake: FakeEstuaryServ
     await client.start_voice()
     # publish_track returns on the server's ack; its participant list shows the track a moment later,
     # once the media path is up, and livekit_ready no longer waits for a bot to join meanwhile.
-    tracks: list[tuple[str, int]] = []
     async with api.LiveKitAPI(livekit_server.url.replace("ws", "http", 1), livekit_server.api_key,
                               livekit_server.api_secret) as lk:
-        for _ in range(50):
+
+        async def my_tracks() -> list[tuple[str, int]]:
             people = await lk.room.list_participants(api.ListParticipantsRequest(room=client.room))
             mine = [p for p in people.participants if p.identity == client.config.player_id]
-            tracks = [(t.name, t.source) for t in mine[0].tracks] if mine else []
-            if tracks:
-                break
-            await asyncio.sleep(0.1)
+            return [(t.name, t.source) for t in mine[0].tracks] if mine else []
+
+        tracks = await wait_until(my_tracks, timeout=5.0, awaited="the client's published track on the SFU")
     assert tracks == [("microphone", api.TrackSource.MICROPHONE)]
     await client.audio_input.say(audio.utterance(pitch=150))
     heard = await client.wait_for("stt_response", predicate=final, timeout=10, include_past=True)
     assert heard.text == "utterance 1"
     await client.bot_audio.wait_for_sound(0.3, timeout=10)
-    await asyncio.sleep(0.3)
-    assert client.bot_audio.heard_voice(BOT_PITCH)
+    await wait_until(lambda: client.bot_audio.heard_voice(BOT_PITCH), timeout=5.0,
+                     awaited=f"the bot's {BOT_PITCH:.0f} Hz voice", seen=lambda: client.bot_audio)
     await client.stop_voice()
 
 
@@ -107,8 +120,7 @@ async def test_seed_example_livekit_voice_chat(fake: FakeEstuaryServer, make_cli
     said = await voice.wait_for("stt_response", predicate=final, timeout=10, include_past=True)
     reply = await voice.wait_for("bot_response", predicate=final, timeout=10, include_past=True)
     await voice.bot_audio.wait_for_sound(0.3, timeout=10)
-    await voice.stop_voice()
-    await asyncio.sleep(0.2)
+    await voice.stop_voice()  # emits livekit_disconnected before it returns
     assert seen == ["connected", f"livekit_connected({room})", f"you said: {said.text}", f"bot: {reply.text}",
                     "livekit_disconnected"]
 
@@ -136,7 +148,9 @@ async def test_err_2_late_token_reply_is_a_timeout_then_retry_works(fake: FakeEs
         await client.start_voice()
     assert failure.value.code is ErrorCode.CONNECTION_TIMEOUT
     assert_nothing_leaked(client)
-    await asyncio.sleep(0.7)  # the late reply arrives and must be ignored
+    # the late reply arrives (its delay is 1 s) and must be ignored
+    await wait_until(lambda: any(e.event == "livekit_token" for e in client.history), timeout=2.0,
+                     awaited="the late livekit_token reply")
     fake.misbehave(client.config.player_id, delay={})
     assert await client.start_voice() == "livekit"  # ERR-7: the next start succeeds
     await client.stop_voice()
@@ -269,8 +283,10 @@ async def test_life_1_muted_microphone_reaches_no_one(fake: FakeEstuaryServer, m
     await client.start_voice()
     assert client.toggle_mute() is True and client.is_muted
     await client.audio_input.say(SHORT)
-    await asyncio.sleep(0.5)
-    assert not [e for e in client.history if e.event == "stt_response"], "muted speech reached the bot"
+    # say() returns once SHORT's 0.5 s tail was read; the fake STT would end the utterance after END_MS of
+    # that quiet, so a transcript of audio that got through would be out by then plus the media path (0.1 s).
+    await never_within(lambda: any(e.event == "stt_response" for e in client.history),
+                       window=STT_END_MS / 1000 + 0.1, what="a transcript of muted speech")
     assert client.toggle_mute() is False
     await client.audio_input.say(SHORT)
     await client.wait_for("stt_response", predicate=final, timeout=10, include_past=True)
@@ -291,32 +307,28 @@ async def test_life_2_stop_voice_leaves_and_restarts(fake: FakeEstuaryServer, ma
     await client.stop_voice()
 
 
-async def count_disconnects(client: EstuaryClient) -> list[LiveKitDisconnected]:
-    await asyncio.sleep(0.5)  # any duplicate would have arrived by now
-    return [e.payload for e in client.history if e.event == "livekit_disconnected"]
-
-
 async def test_life_3_disconnected_once_when_server_deletes_room(fake: FakeEstuaryServer,
                                                                  make_client: MakeClient) -> None:
-    client = make_client(voice_transport="livekit")
+    client = make_client(voice_transport="livekit", leave_timeout=1.0)
     await client.connect()
     await client.start_voice()
     room = client.room
     await asyncio.to_thread(fake.trigger_voice_timeout, client.config.player_id)
     gone = await client.wait_for("livekit_disconnected", timeout=5, include_past=True)
     assert gone.room == room
-    assert len(await count_disconnects(client)) == 1
+    await no_second_disconnect(client, 1)
     assert_nothing_leaked(client)
     await client.send_text("still there?")  # LIFE-5: text keeps working after voice_timeout
     await client.wait_for("bot_response", predicate=final, timeout=5)
     await client.start_voice()
     await client.stop_voice()
-    assert len(await count_disconnects(client)) == 2
+    await no_second_disconnect(client, 2)
+    assert len(livekit_disconnects(client)) == 2
 
 
 async def test_life_3_disconnected_once_when_socket_drops_then_reconnects(fake: FakeEstuaryServer,
                                                                           make_client: MakeClient) -> None:
-    client = make_client(voice_transport="livekit")
+    client = make_client(voice_transport="livekit", leave_timeout=1.0)
     first = await client.connect()
     await client.start_voice()
     fake.misbehave(client.config.player_id, drop_socket_at="text")
@@ -324,7 +336,7 @@ async def test_life_3_disconnected_once_when_socket_drops_then_reconnects(fake: 
     await client.wait_for("livekit_disconnected", timeout=5)
     again = await client.wait_for("connected", timeout=5)
     assert again.reconnect and again.session.session_id != first.session_id
-    assert len(await count_disconnects(client)) == 1
+    await no_second_disconnect(client, 1)
     assert_nothing_leaked(client)
 
 
@@ -335,9 +347,11 @@ async def test_life_5_session_timeout_ends_without_reconnect(fake: FakeEstuarySe
     await client.wait_for("session_timeout", timeout=5, include_past=True)
     gone = await client.wait_for("disconnected", timeout=5, include_past=True)
     assert not gone.will_reconnect
-    await asyncio.sleep(1.0)  # longer than the first backoff steps
+    # a reconnect would announce itself backoff(1) after the disconnect: watch the first two steps
+    await never_within(lambda: any(e.event == "reconnecting" for e in client.history),
+                       window=backoff(1) + backoff(2), what="a reconnect after session_timeout")
     assert not client.is_connected
-    assert not [e for e in client.history if e.event in ("reconnecting", "connected") and e.t > 0][1:]
+    assert [e.event for e in client.history].count("connected") == 1
 
 
 @pytest.mark.parametrize("auth_style", ["event", "connect"])

@@ -11,6 +11,8 @@ import pytest
 from fake_server import FakeEstuaryServer
 from pytest_estuary import audio
 from pytest_estuary.client import ErrorCode, EstuaryError
+from pytest_estuary.client.websocket_voice import FRAME_MS
+from pytest_estuary.waiting import never_within, wait_until
 
 from .conftest import MakeClient, in_log
 
@@ -20,6 +22,22 @@ SHORT = audio.utterance(duration=0.5, lead=0.1, tail=0.5, pitch=150)  # one dete
 
 def final(response: object) -> bool:
     return bool(getattr(response, "is_final", False))
+
+
+async def settled_count(fake: FakeEstuaryServer, session_id: str) -> int:
+    """The number of stream_audio chunks the fake got, once none came for two frame periods."""
+    last = [-1, 0.0]
+    loop = asyncio.get_running_loop()
+
+    def settled() -> int | None:
+        count = len(in_log(fake, "stream_audio", "in", session_id))
+        if count != last[0]:
+            last[0], last[1] = count, loop.time()
+        return count if loop.time() - last[1] >= 2 * FRAME_MS / 1000 else None
+
+    await wait_until(lambda: settled() is not None, timeout=2.0, awaited="stream_audio to stop arriving",
+                     seen=lambda: last[0])
+    return int(last[0])
 
 
 def pcm_bytes(encoded: str) -> int:
@@ -55,8 +73,7 @@ async def test_ws_life_1_mute_stops_stream_audio(fake: FakeEstuaryServer, make_c
     info = await client.connect()
     await client.start_voice()
     client.toggle_mute()
-    await asyncio.sleep(0.2)  # let a chunk in flight arrive
-    before = len(in_log(fake, "stream_audio", "in", info.session_id))
+    before = await settled_count(fake, info.session_id)  # a chunk sent just before the mute may be in flight
     await client.audio_input.say(SHORT)
     assert len(in_log(fake, "stream_audio", "in", info.session_id)) == before, "audio was sent while muted"
     assert not [e for e in client.history if e.event == "stt_response"]
@@ -76,7 +93,10 @@ async def test_ws_voice_error_is_connection_failed_and_nothing_leaks(fake: FakeE
     assert failure.value.code is ErrorCode.CONNECTION_TIMEOUT and "voice_started" in str(failure.value)
     assert client.transport is None and not client.audio_input.is_open and not client._emitter._waiters
     fake.misbehave(client.config.player_id, delay={})
-    await asyncio.sleep(0.8)
+    # the late voice_started (1 s delay) arrives and must change nothing
+    await wait_until(lambda: any(e.event == "voice_started" for e in client.history), timeout=2.0,
+                     awaited="the late voice_started")
+    assert client.transport is None
     await client.start_voice()
     await client.stop_voice()
 
@@ -93,10 +113,11 @@ async def test_ws_voice_timeout_releases_voice_text_keeps_working(
     await client.start_voice()
     await asyncio.to_thread(fake.trigger_voice_timeout, client.config.player_id)
     await client.wait_for("voice_timeout", timeout=5, include_past=True)
-    await asyncio.sleep(0.2)
-    assert client.transport is None and not client.audio_input.is_open
-    count = len(in_log(fake, "stream_audio", "in", info.session_id))
-    await asyncio.sleep(0.2)
-    assert len(in_log(fake, "stream_audio", "in", info.session_id)) == count
+    await wait_until(lambda: client.transport is None and not client.audio_input.is_open,
+                     timeout=client.config.leave_timeout, awaited="voice released on the client")
+    count = await settled_count(fake, info.session_id)
+    # a running pump sends one chunk per FRAME_MS: five frame periods without one prove it stopped
+    await never_within(lambda: len(in_log(fake, "stream_audio", "in", info.session_id)) > count,
+                       window=5 * FRAME_MS / 1000, what="stream_audio after voice_timeout")
     await client.send_text("hello")
     await client.wait_for("bot_response", predicate=final, timeout=5)
