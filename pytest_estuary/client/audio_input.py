@@ -129,7 +129,12 @@ class Playback:
 
 class SyntheticAudioInput(AudioInput):
     """Silence unless told to play something: ``play(pcm)`` queues audio, ``await say(pcm)`` waits
-    until it has been read out in full (default: ``audio.utterance(pitch=150)``)."""
+    until it has been read out in full (default: ``audio.utterance(pitch=150)``).
+
+    Args:
+        audio_data: mono PCM16 to queue at once (read out as soon as voice starts), or None.
+        sample_rate: the rate ``audio_data`` was recorded at; it is resampled to the transport's rate.
+    """
 
     def __init__(self, audio_data: audio.PCM16 | None = None, sample_rate: int = 48000) -> None:
         super().__init__()
@@ -190,7 +195,12 @@ class SyntheticAudioInput(AudioInput):
 
 
 class WavAudioInput(AudioInput):
-    """A mono 16-bit WAV file, read once in real time, then silence. ``finished`` tells when it is out."""
+    """A mono 16-bit WAV file, read once in real time, then silence. ``finished`` tells when it is out.
+
+    Args:
+        path: the WAV file (any rate: resampled); read when voice starts, so a missing or
+            unsuitable file is MICROPHONE_DENIED at ``start_voice()``.
+    """
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
@@ -222,7 +232,11 @@ class WavAudioInput(AudioInput):
 
 
 class MicrophoneAudioInput(AudioInput):
-    """A real microphone through the optional ``sounddevice`` package (``pytest-estuary[microphone]``)."""
+    """A real microphone through the optional ``sounddevice`` package (``pytest-estuary[microphone]``).
+
+    Args:
+        device: a ``sounddevice`` input device (index or name), or None for the system default.
+    """
 
     def __init__(self, device: int | str | None = None) -> None:
         super().__init__()

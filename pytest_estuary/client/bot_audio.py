@@ -15,7 +15,11 @@ THRESHOLD_DBFS = -40.0  # the contract's "heard" level
 
 
 class BotAudio:
-    """Bot audio received over LiveKit (the bot's track) or ``bot_voice`` chunks (WebSocket)."""
+    """Bot audio received over LiveKit (the bot's track) or ``bot_voice`` chunks (WebSocket).
+
+    Args:
+        sample_rate: the rate everything appended is resampled to (the client sets it per transport).
+    """
 
     def __init__(self, sample_rate: int = 48000) -> None:
         self.sample_rate = sample_rate

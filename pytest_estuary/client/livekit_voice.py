@@ -321,7 +321,10 @@ class LiveKitVoice:
             if error is not None:
                 report_failure(emit, "stopping the microphone pump", describe(error))
             self._on_reconnected()  # drop a pending give-up timer
-            if send_leave and self.ctx.signalling.connected:
+            if send_leave and not self.ctx.signalling.connected:
+                report_failure(emit, "sending livekit_leave",
+                               "the socket is closed; the server must drop the room on its own (LK-9)")
+            elif send_leave:
                 try:
                     await self.ctx.signalling.emit("livekit_leave")
                 except EstuaryError as exc:
