@@ -116,10 +116,16 @@ class Voice:
         self.attributes: list[tuple[float, str, dict[str, str]]] = []  # (time, identity, all attributes)
         self.heard: list[tuple[float, bytes]] = []  # the bot's audio frames
         self.bot_tracks: list[float] = []  # when a bot's audio track was subscribed
+        self.bot_publications: list[float] = []  # when a bot published a track (before we subscribe)
         self._queue: list[bytes] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.room.on("participant_attributes_changed", self._on_attributes)
         self.room.on("track_subscribed", self._on_track)
+        self.room.on("track_published", self._on_published)
+
+    def _on_published(self, _publication: Any, participant: Any) -> None:
+        if participant.identity.startswith("bot-"):
+            self.bot_publications.append(time.monotonic())
 
     def _on_attributes(self, _changed: dict[str, str], participant: Any) -> None:
         self.attributes.append((time.monotonic(), participant.identity, dict(participant.attributes)))
