@@ -315,7 +315,8 @@ class Signalling:
         fails is reported (teardown_failed), not raised."""
         self._closing = True
         task, self._reconnect_task = self._reconnect_task, None
-        error = await cancel_and_wait(task, self.config.leave_timeout)
+        # a cancelled reconnect attempt still closes its own socket (≤ leave_timeout): allow for that
+        error = await cancel_and_wait(task, 2 * self.config.leave_timeout)
         if error is not None:
             report_failure(self.dispatch, "stopping the reconnect loop", describe(error))
         sio, self._sio = self._sio, None

@@ -22,7 +22,7 @@ from pytest_estuary.livekit_server import LiveKitCredentials
 from pytest_estuary.waiting import wait_until
 
 from .hostile import HostileServer, Script
-from .test_hostile_server import SLACK, assert_clean, participants, real_token, server_lets_go
+from .test_hostile_server import SFU_DROP_BOUND, SLACK, assert_clean, participants, real_token, server_lets_go
 
 LEAVE = 1.0  # leave_timeout of these clients: the bound of every cleanup step after a cancellation
 
@@ -85,8 +85,8 @@ async def test_cancel_start_voice_in_a_joined_room_leaves_it(livekit_server: Liv
         assert took < 2 * LEAVE + SLACK  # leave the room, close the source: each bounded by leave_timeout
         assert client.transport is None and not client.audio_input.is_open and not client._emitter._waiters
         assert pending_reaps() == 0
-        await wait_until(lambda: _absent(livekit_server, room, identity), timeout=5.0,
-                         awaited=f"{identity} gone from room {room}")  # LK-9's 5 s
+        await wait_until(lambda: _absent(livekit_server, room, identity), timeout=SFU_DROP_BOUND,
+                         awaited=f"{identity} gone from room {room}")
         await client.disconnect()
         assert_clean(client)
 
