@@ -240,6 +240,8 @@ async def test_wire_3_malformed_payload_gets_error_naming_event_and_field(peer: 
     await p.session()
     if needs_voice:
         await start_websocket_voice(p)
+    if event == "livekit_token":  # the event must be answered at all (in time) before its errors count
+        await request_token(p, None)
     watch = Stopwatch()
     await p.emit(event, payload)
     # WS-1 lets start_voice answer voice_error {error}; every other event answers error {message}.
@@ -279,7 +281,9 @@ async def test_wire_4_payload_keys_are_snake_case(
 ) -> None:
     """Payload keys are snake_case, except session_info's camelCase extras and `textOnly`."""
     peers = await _busy_run(peer, rtc_peer, estuary_target, None)
-    events: list[WireEvent] = [e for one in peers for e in one.events if e.direction == "in" and e.well_formed]
+    events: list[WireEvent] = [
+        e for one in peers for e in one.events if e.direction == "in" and e.well_formed and not e.name.startswith("<")
+    ]
     odd = sorted(
         {
             f"{e.name}.{key}"

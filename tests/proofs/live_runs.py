@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pytest_estuary.conformance_cli import CONFIG_FILE, suite_dir
 
 __all__ = ["SuiteRun", "run_suite", "verdict_sets"]
 
@@ -35,20 +38,34 @@ class SuiteRun:
 
 
 def run_suite(
-    tmp: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600, name: str = "report"
+    tmp: Path,
+    *args: str,
+    nodes: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    name: str = "report",
 ) -> SuiteRun:
-    """``pytest --pyargs conformance ARGS`` with a JSON and a Markdown report in ``tmp``."""
+    """The suite as a user runs it, ``estuary-conformance ARGS``, with a JSON and a Markdown report
+    in ``tmp``; with ``nodes``, only those test IDs, in that order (same config, same rootdir)."""
     report = tmp / f"{name}.json"
-    command = [
-        sys.executable, "-m", "pytest", "--pyargs", "conformance", "-p", "no:cacheprovider", "-q",
-        "--estuary-report", str(report), "--estuary-report-md", str(tmp / f"{name}.md"), *args,
-    ]  # fmt: skip
+    reports = ["--estuary-report", str(report), "--estuary-report-md", str(tmp / f"{name}.md")]
+    if nodes:
+        suite = suite_dir()
+        command = [
+            sys.executable, "-m", "pytest", "-c", str(CONFIG_FILE), f"--rootdir={suite.parent}",
+            "-p", "no:cacheprovider", "-q", *reports, *args, *nodes,
+        ]  # fmt: skip
+    else:
+        command = [sys.executable, "-c", CLI, "-q", *reports, *args]
     started = time.monotonic()
     result = subprocess.run(
         command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout, cwd=tmp
     )
     loaded = json.loads(report.read_text()) if report.exists() else None
     return SuiteRun(result.returncode, loaded, result.stdout + result.stderr, time.monotonic() - started)
+
+
+CLI = "from pytest_estuary.conformance_cli import main; raise SystemExit(main())"  # estuary-conformance
 
 
 def verdict_sets(run: SuiteRun) -> dict[str, set[str]]:

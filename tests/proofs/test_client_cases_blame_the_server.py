@@ -49,7 +49,9 @@ def runs(livekit_server: LiveKitCredentials, tmp_path_factory: pytest.TempPathFa
 
     def one(name: str) -> SuiteRun:
         setting = json.dumps(BROKEN[name][0])
-        return run_suite(tmp_path_factory.mktemp(name), "--estuary-fake-misbehave", setting, *CLIENT_CASES, env=env)
+        return run_suite(
+            tmp_path_factory.mktemp(name), "--estuary-fake-misbehave", setting, nodes=CLIENT_CASES, env=env
+        )
 
     with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
         yield dict(zip(BROKEN, pool.map(one, BROKEN), strict=True))

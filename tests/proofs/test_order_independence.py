@@ -71,7 +71,7 @@ def test_shuffled_order_gives_the_same_verdicts(
     shuffled = nodes[:]
     random.Random(seed).shuffle(shuffled)
     print(f"shuffle seed {seed}; first cases: {[n.rsplit('::', 1)[-1] for n in shuffled[:5]]}")
-    run = run_suite(tmp_path, "--estuary-strict", *shuffled, env=shared_livekit)
+    run = run_suite(tmp_path, "--estuary-strict", nodes=shuffled, env=shared_livekit)
     assert run.report is not None, run.output[-3000:]
     assert len(run.verdicts()) == len(ordered.verdicts())
     assert not _differences(ordered, run), f"seed {seed}: {_differences(ordered, run)}\n{run.output[-3000:]}"
@@ -86,7 +86,7 @@ def test_each_case_alone_gives_the_same_verdict(
         index, function = index_and_function
         where = tmp_path / f"alone{index}"
         where.mkdir()
-        return run_suite(where, function, env={**shared_livekit, "PYTHONHASHSEED": "0"}, timeout=300)
+        return run_suite(where, "--estuary-strict", nodes=[function], env=shared_livekit, timeout=300)
 
     with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
         runs = list(pool.map(alone, enumerate(functions)))

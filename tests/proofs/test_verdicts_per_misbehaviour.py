@@ -33,9 +33,10 @@ BROKEN: dict[str, tuple[dict[str, Any], set[str], set[str]]] = {
     "ready_wrong_room": ({"ready_wrong_room": True}, {"LK-5"}, set()),
     "no_bot": ({"no_bot": True}, {"LK-6"}, set()),
     "bot_deaf": ({"bot_deaf": True}, {"WS-2"}, {"LK-7"}),
-    "bot_silent": ({"bot_silent": True}, set(), {"LK-8"}),
+    "bot_silent": ({"bot_silent": True}, set(), {"LK-8", "LK-10"}),  # a bot that never speaks is never "speaking"
     "no_argument_events": ({"no_argument_events": True}, {"WIRE-1"}, set()),
-    "drop_socket_at_livekit_join": ({"drop_socket_at": "livekit_join"}, {"LK-5"}, set()),
+    # it hangs up on every livekit_join, a malformed one too: that closes the connection (WIRE-3)
+    "drop_socket_at_livekit_join": ({"drop_socket_at": "livekit_join"}, {"LK-5", "WIRE-3"}, set()),
 }
 
 
