@@ -226,7 +226,13 @@ class EstuaryClient(TypedEvents, Generic[A]):
 
         task = asyncio.ensure_future(voice.end(reason))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._voice_ended)
+
+    def _voice_ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:  # reported here: nobody awaits this task
+            report_failure(self._emitter.emit, "ending voice", describe(error))
 
     # -- session ------------------------------------------------------------------------------
 
@@ -270,11 +276,7 @@ class EstuaryClient(TypedEvents, Generic[A]):
         tasks = set(self._tasks)
         if not tasks:
             return
-        done, pending = await asyncio.wait(tasks, timeout=bound)
-        for task in done:
-            error = None if task.cancelled() else task.exception()
-            if error is not None:
-                report_failure(self._emitter.emit, "ending voice", describe(error))
+        _done, pending = await asyncio.wait(tasks, timeout=bound)  # (failures are reported by _voice_ended)
         for task in pending:
             report_failure(self._emitter.emit, "ending voice", f"did not finish within {bound:g} s (leave_timeout)")
             await cancel_and_wait(task, bound)

@@ -106,7 +106,7 @@ class _Progress:
         if NAMESPACE not in sio.namespaces:
             return "namespace CONNECT", [*seen, f"no CONNECT acknowledgement for {NAMESPACE}"]
         seen.append(f"namespace {NAMESPACE} connected")
-        return "session_info", [*seen, *(f"event {e}" for e in self.events[-10:])] or seen
+        return "session_info", [*seen, *(f"event {e}" for e in self.events[-10:])]
 
 
 class Signalling:
@@ -152,7 +152,7 @@ class Signalling:
             logger=False,
             engineio_logger=False,
             http_session=http,
-            request_timeout=cfg.leave_timeout,  # bounds the WebSocket close handshake
+            request_timeout=cfg.leave_timeout + 1.0,  # the WebSocket close handshake; _drop's own bound fires first
         )
         self._register(sio)
         loop = asyncio.get_running_loop()
