@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -18,7 +18,8 @@ from pytest_estuary.verdicts import step
 
 pytestmark = pytest.mark.asyncio
 
-AUTH_STYLES = ["connect", "event"]
+AuthStyle = Literal["connect", "event"]
+AUTH_STYLES: list[AuthStyle] = ["connect", "event"]
 AUTH_REQUIREMENT = {"connect": "CONN-2", "event": "CONN-3"}
 
 
@@ -49,12 +50,14 @@ async def test_conn_3_auth_by_authenticate_event(peer: PeerFactory) -> None:
 
 @pytest.mark.estuary_case("CONN-4", "MUST")
 @pytest.mark.parametrize("style", AUTH_STYLES)
-async def test_conn_4_session_info_fields_and_bounds(peer: PeerFactory, style: str, record_estuary_timing: Any) -> None:
+async def test_conn_4_session_info_fields_and_bounds(
+    peer: PeerFactory, style: AuthStyle, record_estuary_timing: Any
+) -> None:
     """Success yields session_info with four non-empty strings echoing the ids: CONNECT acked within 1 s, session_info within 15 s."""
     p = peer()
     auth = p.auth()
     watch = Stopwatch()
-    await p.open(auth=auth, style=style)  # type: ignore[arg-type]
+    await p.open(auth=auth, style=style)
     connect_ack = watch.lap()
     with step(AUTH_REQUIREMENT[style], "a session opens"):
         event = await p.wait(("session_info", "auth_error"), timeout=15.0)
@@ -90,7 +93,7 @@ BAD_AUTH: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("style", AUTH_STYLES)
 @pytest.mark.parametrize("case", sorted(BAD_AUTH))
 async def test_conn_5_bad_auth_gets_auth_error_and_no_service(
-    peer: PeerFactory, estuary_target: EstuaryTarget, case: str, style: str
+    peer: PeerFactory, estuary_target: EstuaryTarget, case: str, style: AuthStyle
 ) -> None:
     """Bad credentials (unknown key, missing ids, wrong types) yield auth_error {error} and no session_info nor service."""
     await peer("good-credentials").session(style=style)  # this way of authenticating works at all
@@ -101,7 +104,7 @@ async def test_conn_5_bad_auth_gets_auth_error_and_no_service(
             auth.pop(key)
         else:
             auth[key] = value
-    await p.open(auth=auth, style=style)  # type: ignore[arg-type]
+    await p.open(auth=auth, style=style)
     event = await p.wait(("auth_error", "session_info"))
     expect(event.name == "auth_error", expected=f"auth_error for {case}", actual=event.describe())
     error = event.payload.get("error") if isinstance(event.payload, dict) else None

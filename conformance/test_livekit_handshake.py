@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ async def test_lk_4_token_lifetime_is_bounded(peer: PeerFactory, record_estuary_
     expect(lifetime <= 86400, expected="exp - nbf ≤ 86400 s", actual=f"{lifetime:.0f} s")
 
 
-LIVEKIT_JOIN_FORMS = {
+LIVEKIT_JOIN_FORMS: dict[str, Callable[[str], Any]] = {  # form → its payload for a room
     "no_argument": lambda room: NO_ARGUMENT,
     "null": lambda room: None,
     "room": lambda room: {"room": room},

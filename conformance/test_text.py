@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
 
 import pytest
 
@@ -16,12 +17,12 @@ pytestmark = pytest.mark.asyncio
 
 
 @pytest.mark.estuary_case("TEXT-1", "MUST")
-async def test_text_1_bot_response_stream_is_well_formed(peer: PeerFactory, record_estuary_timing: object) -> None:
+async def test_text_1_bot_response_stream_is_well_formed(peer: PeerFactory, record_estuary_timing: Any) -> None:
     """`text` yields bot_response chunks sharing one message_id, chunk_index 0,1,2…, exactly one final chunk, last, with the complete text."""
     p = peer()
     await p.session()
     stream, elapsed = await reply_stream(p, "Tell me something about rivers.")
-    record_estuary_timing("text_to_final_reply", elapsed)  # type: ignore[operator]
+    record_estuary_timing("text_to_final_reply", elapsed)
     payloads = [e.payload for e in stream]
     required = {"text", "is_final", "partial", "message_id", "chunk_index", "is_interjection"}
     missing = [sorted(required - set(p)) for p in payloads if not required <= set(p)]
