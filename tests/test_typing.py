@@ -18,8 +18,8 @@ GOOD = '''
 from typing import Literal, assert_type
 
 from pytest_estuary.client import (
-    BotResponse, EstuaryClient, EstuaryError, EventTimeout, LiveKitDisconnected, SttResponse, SyntheticAudioInput,
-    TeardownFailure, WavAudioInput,
+    AudioInput, BotResponse, EstuaryClient, EstuaryError, EventTimeout, LiveKitDisconnected, SttResponse,
+    SyntheticAudioInput, TeardownFailure, WavAudioInput,
 )
 
 
@@ -48,6 +48,8 @@ async def app(url: str) -> None:
     assert_type(await client.wait_for("teardown_failed"), TeardownFailure)
     wav = EstuaryClient(url, "key", "char", "player", audio_input=WavAudioInput("hello.wav"))
     assert_type(wav.audio_input, WavAudioInput)
+    maybe: AudioInput | None = None
+    assert_type(EstuaryClient(url, "key", "char", "player", audio_input=maybe).audio_input, AudioInput)
     try:
         await client.connect()
     except EventTimeout as timeout:

@@ -113,6 +113,28 @@ class EstuaryClient(TypedEvents, Generic[A]):
         audio_input: A,
     ) -> None: ...
 
+    @overload
+    def __init__(
+        self: EstuaryClient[AudioInput],
+        server_url: str,
+        api_key: str,
+        character_id: str,
+        player_id: str,
+        *,
+        voice_transport: VoiceTransport = "auto",
+        token_timeout: float = 10.0,
+        ready_timeout: float = 5.0,
+        connect_timeout: float = 10.0,
+        auth_style: AuthStyle = "event",
+        audio_sample_rate: int = 24000,
+        reconnect: bool = True,
+        session_info_timeout: float = 15.0,
+        voice_start_timeout: float = 10.0,
+        max_reconnect_attempts: int = 5,
+        leave_timeout: float = 5.0,
+        audio_input: AudioInput | None,
+    ) -> None: ...
+
     def __init__(
         self,
         server_url: str,
