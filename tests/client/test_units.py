@@ -244,3 +244,13 @@ def test_synthetic_input_rejects_bad_audio_with_config_error() -> None:
         source.play([1, 2, 3])  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="sample_rate"):
         source.play(audio.tone(440, 0.01), sample_rate=0)
+
+
+def test_typed_event_table_covers_every_app_event() -> None:
+    """EVENT_PAYLOADS (and so the on/wait_for overloads) names exactly the events the client emits."""
+    import typing
+
+    from pytest_estuary.client import EVENT_PAYLOADS, EventName
+    from pytest_estuary.client.events import APP_EVENTS
+
+    assert set(EVENT_PAYLOADS) == set(APP_EVENTS) == set(typing.get_args(EventName))
