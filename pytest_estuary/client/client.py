@@ -19,7 +19,7 @@ from pytest_estuary.client.events import BotVoice, Disconnected, SessionInfo
 from pytest_estuary.client.livekit_voice import LiveKitVoice
 from pytest_estuary.client.selection import Transport, load_livekit, select_transport
 from pytest_estuary.client.signalling import Signalling
-from pytest_estuary.client.teardown import cancel_and_wait, describe, report_failure
+from pytest_estuary.client.teardown import cancel_and_wait, close_input, describe, report_failure
 from pytest_estuary.client.voice import VoiceContext, VoiceSession
 from pytest_estuary.client.websocket_voice import WebSocketVoice
 
@@ -288,7 +288,7 @@ class EstuaryClient(TypedEvents, Generic[A]):
                 await self._signalling.close()
             finally:
                 await self._finish_background(bound)
-                await self.audio_input.close()
+                await close_input(self.audio_input, emit, bound)
                 if was_connected:
                     emit("disconnected", Disconnected("client disconnect"))
                 await self._emitter.aclose(bound)

@@ -23,7 +23,7 @@ from pytest_estuary import audio
 from pytest_estuary.client.errors import ErrorCode, EstuaryError
 from pytest_estuary.client.events import LiveKitDisconnected, LiveKitReady, LiveKitToken
 from pytest_estuary.client.selection import Transport
-from pytest_estuary.client.teardown import cancel_and_wait, describe, redact, report_failure
+from pytest_estuary.client.teardown import cancel_and_wait, close_input, describe, redact, report_failure
 from pytest_estuary.client.voice import VoiceContext, await_reply, open_input, protocol_error_about, pump
 
 __all__ = ["MIC_TRACK_NAME", "SAMPLE_RATE", "LiveKitVoice"]
@@ -344,7 +344,7 @@ class LiveKitVoice:
                     report_failure(emit, "closing the microphone source", describe(exc))
         finally:
             self._room = self._source = self._track = None
-            await self.ctx.audio_input.close()
+            await close_input(self.ctx.audio_input, self.ctx.emitter.emit, self.ctx.config.leave_timeout)
 
     async def _leave(self, room: Any, bound: float) -> None:
         try:

@@ -12,12 +12,16 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["TeardownFailure", "cancel_and_wait", "describe", "redact", "report_failure"]
+__all__ = ["TeardownFailure", "cancel_and_wait", "close_input", "describe", "redact", "report_failure"]
 
 log = logging.getLogger("pytest_estuary.client")
 _JWT = re.compile(r"eyJ[\w-]*(?:\.[\w-]*){0,2}")
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,18 @@ def report_failure(emit: Callable[[str, object], None], step: str, reason: str) 
     log.warning("teardown: %s failed: %s", step, failure.reason)
     emit("teardown_failed", failure)
     return failure
+
+
+async def close_input(source: _Closable, emit: Callable[[str, object], None], timeout: float) -> None:
+    """Close an audio input within ``timeout``; a failure or overrun is reported, not raised (the
+    input counts as closed either way: ``AudioInput.close`` marks it closed before it waits)."""
+    try:
+        async with asyncio.timeout(timeout):
+            await source.close()
+    except TimeoutError:
+        report_failure(emit, "closing the audio input", f"{type(source).__name__} did not close within {timeout:g} s")
+    except Exception as exc:
+        report_failure(emit, "closing the audio input", describe(exc))
 
 
 async def cancel_and_wait(task: asyncio.Future[Any] | None, timeout: float | None = None) -> BaseException | None:

@@ -13,7 +13,7 @@ import logging
 from pytest_estuary import audio
 from pytest_estuary.client.errors import EstuaryError
 from pytest_estuary.client.selection import Transport
-from pytest_estuary.client.teardown import cancel_and_wait, describe, report_failure
+from pytest_estuary.client.teardown import cancel_and_wait, close_input, describe, report_failure
 from pytest_estuary.client.voice import VoiceContext, await_reply, open_input, pump
 
 __all__ = ["FRAME_MS", "WebSocketVoice"]
@@ -121,4 +121,4 @@ class WebSocketVoice:
                 failure_events={},
             )
         finally:
-            await self.ctx.audio_input.close()
+            await close_input(self.ctx.audio_input, self.ctx.emitter.emit, self.ctx.config.leave_timeout)

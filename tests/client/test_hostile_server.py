@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_estuary.client import ErrorCode, EstuaryClient, EstuaryError, EventTimeout
+from pytest_estuary.client import ErrorCode, EstuaryClient, EstuaryError, EventTimeout, SyntheticAudioInput
 from pytest_estuary.client.livekit_voice import DIAGNOSE_TIMEOUT
 from pytest_estuary.client.signalling import backoff
 from pytest_estuary.livekit_server import LiveKitCredentials
@@ -279,6 +279,31 @@ async def test_disconnect_reports_a_failed_voice_stop_once(caplog: pytest.LogCap
         assert len(warnings) == 1 and "stopping voice" in warnings[0] and "CONNECTION_TIMEOUT" not in warnings[0]
         assert_clean(client)
         await server_lets_go(server, SLACK)
+
+
+class StuckInput(SyntheticAudioInput):
+    """An audio input whose close never returns (a wedged sound device)."""
+
+    async def _close(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_an_input_that_never_closes_is_bounded_by_leave_timeout() -> None:
+    async with HostileServer() as server:
+        source = StuckInput()
+        client = client_for(server, voice_transport="websocket", audio_input=source,
+                            leave_timeout=BOUNDS["leave_timeout"])
+        await client.connect()
+        await client.start_voice()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await client.stop_voice()
+        assert_within(loop.time() - started, BOUNDS["leave_timeout"], "closing the audio input")
+        failures = [e.payload for e in client.history if e.event == "teardown_failed"]
+        assert [f.step for f in failures] == ["closing the audio input"] and "StuckInput" in failures[0].reason
+        assert not source.is_open
+        await client.disconnect()
+        assert_clean(client)
 
 
 RESERVED = ["disconnect", "connect", "connect_error", "__disconnect_final", "disconnected", "connected",
