@@ -65,7 +65,7 @@ async def close_input(source: _Closable, emit: Callable[[str, object], None], ti
         report_failure(emit, "closing the audio input", describe(exc))
 
 
-async def cancel_and_wait(task: asyncio.Future[Any] | None, timeout: float | None = None) -> BaseException | None:
+async def cancel_and_wait(task: asyncio.Future[Any] | None, timeout: float) -> BaseException | None:
     """Cancel ``task`` and wait (bounded by ``timeout``) for it to end; returns the error it ended with.
 
     The CancelledError of ``task`` itself is expected and dropped; a cancellation of the *caller*
