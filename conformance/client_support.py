@@ -45,7 +45,7 @@ async def started(client: Any, transport: str | None = None) -> str:
         chosen: str = await client.start_voice()
     except EstuaryError as exc:
         requirement = server_requirement(wanted if wanted in ("livekit", "websocket") else None, str(exc))
-        raise Blocked(requirement, "voice start", f"{exc.code.value}: {exc}") from exc
+        raise Blocked(requirement, "voice start", str(exc)) from exc
     return chosen
 
 
@@ -85,7 +85,7 @@ _SCRIPT = textwrap.dedent(
         try:
             await client.connect()
         except EstuaryError as exc:
-            out["connect_error"] = f"{exc.code.value}: {exc}"
+            out["connect_error"] = str(exc)
             print(json.dumps(out))
             return
         try:

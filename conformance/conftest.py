@@ -53,6 +53,10 @@ class SteppedClientFactory(ClientFactory):
     case is about the client, so a server that opens no session BLOCKS it."""
 
     async def __call__(self, *, connect: bool = True, **overrides: Any) -> Any:
+        # A step waits the suite's timeout, as the raw peers' steps do; a case that tests a bound
+        # passes its own (ERR-2's token_timeout=1.0).
+        for setting, bound in (("token_timeout", 10.0), ("ready_timeout", 5.0), ("connect_timeout", 10.0)):
+            overrides.setdefault(setting, min(bound, self.target.timeout))
         client = await super().__call__(connect=False, **overrides)
         if connect:
             requirement = "CONN-2" if overrides.get("auth_style") == "connect" else "CONN-3"

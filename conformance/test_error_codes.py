@@ -40,7 +40,7 @@ async def start_failure(
             reached == at and error.code is ErrorCode.CONNECTION_TIMEOUT and code is not ErrorCode.CONNECTION_TIMEOUT
         )
         if earlier or silent:
-            raise Blocked(reached, "the handshake up to the step this case breaks", f"{error.code.value}: {error}")
+            raise Blocked(reached, "the handshake up to the step this case breaks", str(error))
     return error, watch.lap()
 
 
