@@ -6,10 +6,12 @@ from pytest_estuary.livekit_server import LiveKitCredentials, LiveKitServer, Liv
 from pytest_estuary.report import ConformanceReport
 from pytest_estuary.settings import EstuarySettings
 from pytest_estuary.targets import ClientFactory, EstuaryTarget
+from pytest_estuary.verdicts import Blocked, ProtocolViolation, Verdict, step
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Blocked",
     "ClientFactory",
     "ConformanceReport",
     "EstuarySettings",
@@ -17,5 +19,8 @@ __all__ = [
     "LiveKitCredentials",
     "LiveKitServer",
     "LiveKitServerError",
+    "ProtocolViolation",
+    "Verdict",
     "__version__",
+    "step",
 ]

@@ -25,7 +25,7 @@ from pytest_estuary.fixtures import (
 )
 from pytest_estuary.report import CASE_PROPERTY, VERDICT_PROPERTY, ConformanceReport
 from pytest_estuary.settings import SETTINGS_KEY, EstuarySettings, redact_url
-from pytest_estuary.verdicts import Blocked, is_protocol_observation, set_current_case
+from pytest_estuary.verdicts import classify, set_current_case
 
 __all__ = [
     "_estuary_fake_engine",
@@ -155,19 +155,6 @@ def pytest_runtest_makereport(
         report.wasxfail = f"NON-STRICT {case[0]} ({case[1]}) failed"
     report.user_properties.append((VERDICT_PROPERTY, verdict))
     return report
-
-
-def classify(exc: BaseException, level: str) -> dict[str, str | None]:
-    """The verdict of a case whose call raised ``exc`` (see ``Verdicts`` in the design)."""
-    if isinstance(exc, Blocked):
-        return {"verdict": "BLOCKED", "reason": str(exc), "blocked_by": exc.requirement}
-    if isinstance(exc, pytest.fail.Exception) or is_protocol_observation(exc):
-        return {"verdict": "FAIL" if level == "MUST" else "NON-STRICT", "reason": None, "blocked_by": None}
-    return {
-        "verdict": "ERROR",
-        "reason": f"harness error, not a protocol observation: {type(exc).__name__}: {exc}",
-        "blocked_by": None,
-    }
 
 
 class ReportHooks:

@@ -17,12 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
+import pytest
+
 __all__ = [
     "EXECUTED",
     "VERDICT_ORDER",
     "Blocked",
     "ProtocolViolation",
     "Verdict",
+    "classify",
     "current_case",
     "is_protocol_observation",
     "set_current_case",
@@ -82,6 +85,23 @@ def is_protocol_observation(exc: BaseException) -> bool:
     if getattr(exc, "code", None) is not None and type(exc).__name__ == "EstuaryError":
         return True  # our client's documented errors say what the server did
     return any(cls.__module__.split(".")[0] in _PEER_LIBRARIES for cls in type(exc).__mro__)
+
+
+def classify(exc: BaseException, level: str) -> dict[str, str | None]:
+    """The verdict of a case whose call raised ``exc``: ``{verdict, reason, blocked_by}``.
+
+    BLOCKED for :class:`Blocked`; FAIL (MUST) or NON-STRICT (SHOULD, INFO) for an observation of
+    the peer; ERROR for anything else, a bug of the harness. ``reason`` None: use pytest's text.
+    """
+    if isinstance(exc, Blocked):
+        return {"verdict": "BLOCKED", "reason": str(exc), "blocked_by": exc.requirement}
+    if isinstance(exc, pytest.fail.Exception) or is_protocol_observation(exc):
+        return {"verdict": "FAIL" if level == "MUST" else "NON-STRICT", "reason": None, "blocked_by": None}
+    return {
+        "verdict": "ERROR",
+        "reason": f"harness error, not a protocol observation: {type(exc).__name__}: {exc}",
+        "blocked_by": None,
+    }
 
 
 def violation(requirement: str, message: str) -> Exception:
