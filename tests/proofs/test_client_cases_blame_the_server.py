@@ -47,11 +47,11 @@ def runs(livekit_server: LiveKitCredentials, tmp_path_factory: pytest.TempPathFa
         "LIVEKIT_API_SECRET": livekit_server.api_secret,
     }
 
+    places = {name: tmp_path_factory.mktemp(name) for name in BROKEN}  # here: the factory is not thread-safe
+
     def one(name: str) -> SuiteRun:
-        setting = json.dumps(BROKEN[name][0])
-        return run_suite(
-            tmp_path_factory.mktemp(name), "--estuary-fake-misbehave", setting, nodes=CLIENT_CASES, env=env
-        )
+        args = ("--estuary-fake-misbehave", json.dumps(BROKEN[name][0]), "--estuary-timeout", "2")
+        return run_suite(places[name], *args, nodes=CLIENT_CASES, env=env)
 
     with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
         yield dict(zip(BROKEN, pool.map(one, BROKEN), strict=True))

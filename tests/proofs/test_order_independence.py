@@ -92,10 +92,14 @@ def test_each_case_alone_gives_the_same_verdict(
         runs = list(pool.map(alone, enumerate(functions)))
     reference = ordered.verdicts()
     different = {
-        name: (reference.get(name), verdict)
+        case["nodeid"].rsplit("::", 1)[-1]: (
+            reference.get(case["nodeid"].rsplit("::", 1)[-1]),
+            case["verdict"],
+            case["reason"],
+        )
         for run in runs
-        for name, verdict in run.verdicts().items()
-        if reference.get(name) != verdict
+        for case in run.cases()
+        if reference.get(case["nodeid"].rsplit("::", 1)[-1]) != case["verdict"]
     }
     assert sum(len(run.verdicts()) for run in runs) == len(reference)
-    assert not different, f"(ordered, alone) differ: {different}"
+    assert not different, f"(ordered, alone, reason) differ: {different}"
