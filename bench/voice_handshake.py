@@ -41,8 +41,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(pct(values, 0.5) * 1000, 1), "p95_ms": round(pct(values, 0.95) * 1000, 1),
-            "min_ms": round(min(values) * 1000, 1), "n": len(values)}
+    return {
+        "p50_ms": round(pct(values, 0.5) * 1000, 1),
+        "p95_ms": round(pct(values, 0.95) * 1000, 1),
+        "min_ms": round(min(values) * 1000, 1),
+        "n": len(values),
+    }
 
 
 def first_after(client: EstuaryClient, event: str, since: float) -> float:
@@ -52,8 +56,12 @@ def first_after(client: EstuaryClient, event: str, since: float) -> float:
 async def bare_connect_publish(creds: LiveKitCredentials, room_name: str | None = None) -> float:
     """The floor: what any LiveKit client must do to be in a room with a microphone track."""
     room_name = room_name or f"floor-{uuid.uuid4().hex[:8]}"
-    token = (api.AccessToken(creds.api_key, creds.api_secret).with_identity(f"floor-{uuid.uuid4().hex[:6]}")
-             .with_grants(api.VideoGrants(room_join=True, room=room_name)).to_jwt())
+    token = (
+        api.AccessToken(creds.api_key, creds.api_secret)
+        .with_identity(f"floor-{uuid.uuid4().hex[:6]}")
+        .with_grants(api.VideoGrants(room_join=True, room=room_name))
+        .to_jwt()
+    )
     room = rtc.Room()
     source = rtc.AudioSource(48000, 1)
     started = time.monotonic()
@@ -82,10 +90,14 @@ async def client_handshake(client: EstuaryClient) -> dict[str, float]:
     ready = first_after(client, "livekit_ready", started)
     steps = client.voice_timings
     await client.stop_voice()
-    return {"to_ready": ready - started, "start_voice": ended - started, "token_reply": token - started,
-            "connect": steps["room_connected"] - steps["token_reply"],
-            "publish": steps["published"] - steps["room_connected"],
-            "join_to_ready": steps["ready"] - steps["published"]}
+    return {
+        "to_ready": ready - started,
+        "start_voice": ended - started,
+        "token_reply": token - started,
+        "connect": steps["room_connected"] - steps["token_reply"],
+        "publish": steps["published"] - steps["room_connected"],
+        "join_to_ready": steps["ready"] - steps["published"],
+    }
 
 
 async def mouth_to_ear(client: EstuaryClient, runs: int) -> list[float]:
@@ -138,8 +150,10 @@ async def main(runs: int, round_trips: int) -> dict[str, Any]:
         return {
             "start_voice_to_livekit_ready": summary(to_ready),
             "start_voice_total": summary([h["start_voice"] for h in handshakes]),
-            "parts": {part: summary([h[part] for h in handshakes])
-                      for part in ("token_reply", "connect", "publish", "join_to_ready")},
+            "parts": {
+                part: summary([h[part] for h in handshakes])
+                for part in ("token_reply", "connect", "publish", "join_to_ready")
+            },
             "floor_bare_connect_publish": summary(floors),
             "ratio_p50": round(pct(to_ready, 0.5) / floor_p50, 2),
             "pair_floor_bare_connect_publish_beside_a_joining_peer": summary(pairs),
@@ -151,9 +165,9 @@ async def main(runs: int, round_trips: int) -> dict[str, Any]:
             ),
             "mouth_to_ear": trips,
             "notes": "the fake server's standby bot is in the room before the token reply (LK-11); "
-                     "the pair floor is a bare connect+publish while a second bare peer joins the same room, "
-                     "what a bot joining during the handshake costs on 2 cores; "
-                     "mouth_to_ear includes the fake STT's 400 ms end-of-utterance silence",
+            "the pair floor is a bare connect+publish while a second bare peer joins the same room, "
+            "what a bot joining during the handshake costs on 2 cores; "
+            "mouth_to_ear includes the fake STT's 400 ms end-of-utterance silence",
             "stdev_ms": round(statistics.pstdev(to_ready) * 1000, 1),
         }
     finally:

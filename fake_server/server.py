@@ -24,6 +24,7 @@ from aiohttp import web
 from fake_server.control import add_control_routes, json_errors
 from fake_server.engine import NAMESPACE, Engine, EngineSettings
 from fake_server.eventlog import EventLog
+from fake_server.memory import Reclaimer
 from fake_server.misbehaviour import Misbehaviour
 from fake_server.namespace import SdkNamespace
 from fake_server.sessions import SessionView
@@ -31,7 +32,7 @@ from fake_server.tokens import LiveKitConfig
 from fake_server.utterances import KnownUtterance, UtteranceLibrary, read_wav
 from fake_server.utterances import suite_utterances as find_suite_utterances
 from fake_server.voice_synth import BOT_PITCH_HZ
-from fake_server.wire import GuardedServer
+from fake_server.wire import MAX_UNAUTHENTICATED, GuardedServer
 
 __all__ = ["FakeEstuaryServer", "FakeServerError"]
 
@@ -40,6 +41,7 @@ T = TypeVar("T")
 CALL_TIMEOUT = 30.0
 WATCHDOG_PERIOD = 0.2
 AUTH_DEADLINE = 10.0
+TRIM_PERIOD = 5.0
 
 
 class FakeServerError(RuntimeError):
@@ -65,11 +67,13 @@ class FakeEstuaryServer:
         allowed_origins: Sequence[str] | None = None,
         utterances: Sequence[str | Path] = (),
         suite_utterances: bool = True,
+        max_unauthenticated: int = MAX_UNAUTHENTICATED,
     ) -> None:
         """``auth_deadline``: seconds a socket may stay open without authenticating.
         ``allowed_origins``: browser origins accepted besides loopback ones (``["*"]``: any).
         ``utterances``: directories of known recordings (``NAME.wav`` + ``NAME.txt``) the fake STT
-        recognises, besides the conformance suite's own (unless ``suite_utterances`` is False)."""
+        recognises, besides the conformance suite's own (unless ``suite_utterances`` is False).
+        ``max_unauthenticated``: sockets open at once without having authenticated; more are refused."""
         if api_keys is not None and (isinstance(api_keys, str) or not all(isinstance(k, str) and k for k in api_keys)):
             raise ValueError("api_keys must be a sequence of non-empty strings")
         keys = tuple(api_keys) if api_keys else (f"est-{secrets.token_urlsafe(24)}",)
@@ -94,6 +98,9 @@ class FakeEstuaryServer:
         suite = find_suite_utterances() if suite_utterances else None
         for directory in ([suite] if suite is not None else []) + [Path(d) for d in utterances]:
             self.utterances.add_directory(directory)
+        if isinstance(max_unauthenticated, bool) or not isinstance(max_unauthenticated, int) or max_unauthenticated < 1:
+            raise ValueError(f"max_unauthenticated must be a positive integer, got {max_unauthenticated!r}")
+        self.max_unauthenticated = max_unauthenticated
         self.auth_deadline = auth_deadline
         self.allowed_origins = tuple(allowed_origins) if allowed_origins is not None else None
         self.host = host
@@ -105,6 +112,7 @@ class FakeEstuaryServer:
         self._engine: Engine | None = None
         self._runner: web.AppRunner | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._trimming: asyncio.Task[None] | None = None
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -164,6 +172,7 @@ class FakeEstuaryServer:
         sio = GuardedServer(
             auth_deadline=self.auth_deadline,
             allowed_origins=self.allowed_origins,
+            max_unauthenticated=self.max_unauthenticated,
             async_handlers=False,
             always_connect=True,
         )
@@ -189,6 +198,7 @@ class FakeEstuaryServer:
             namespace.livekit.fill_standby()
         self._engine, self._runner = engine, runner
         self._watchdog = asyncio.ensure_future(self._watch_idle())
+        self._trimming = asyncio.ensure_future(self._trim_memory())
 
     def stop(self, timeout: float = 15.0) -> None:
         """Disconnect everyone, remove bots, delete rooms, stop the loop and join the thread."""
@@ -205,8 +215,9 @@ class FakeEstuaryServer:
     async def _shutdown(self) -> None:
         engine = self._engine
         assert engine is not None
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        for task in (self._watchdog, self._trimming):
+            if task is not None:
+                task.cancel()
         if isinstance(engine.sio, GuardedServer):
             engine.sio.cancel_deadlines()
         await self._disconnect_all()
@@ -334,6 +345,16 @@ class FakeEstuaryServer:
         listed = await engine.lk_api().room.list_rooms(api.ListRoomsRequest())
         standby = engine.standby.room if engine.standby is not None else None
         return sorted(r.name for r in listed.rooms if r.name.startswith("estuary-") and r.name != standby)
+
+    # -- memory -------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _trim_memory() -> None:
+        """Every ``TRIM_PERIOD``, give memory freed since a burst back to the system (fake_server.memory)."""
+        reclaimer = Reclaimer()
+        while True:
+            await asyncio.sleep(TRIM_PERIOD)
+            reclaimer.check()
 
     # -- idle timeouts ------------------------------------------------------------------------
 

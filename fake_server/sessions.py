@@ -82,6 +82,7 @@ class Session:
     last_activity: float = field(default_factory=time.monotonic)
     voice_activity: float = field(default_factory=time.monotonic)
     voice_released_at: float = float("-inf")
+    noise: int = 0  # unknown or unauthenticated events received (fake_server.namespace)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     speaking: asyncio.Lock = field(default_factory=asyncio.Lock)  # one reply voiced at a time (queue)
 

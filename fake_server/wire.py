@@ -5,7 +5,9 @@
 - Client events named like Socket.IO's own (``connect``, ``disconnect``, ``*``, …) or with no
   string name are unknown events: they never reach the connect/disconnect/catch-all handlers.
 - A socket that has not authenticated within ``auth_deadline`` seconds is closed (after an
-  ``auth_error`` if it joined ``/sdk``): held-open unauthenticated sockets cost nothing for long.
+  ``auth_error`` if it joined ``/sdk``), and at most ``max_unauthenticated`` such sockets are open
+  at once (more are refused at the Engine.IO handshake, 401): sockets held open without
+  authenticating cost little, and not for long.
 - Browsers may connect only from the allowed origins: loopback ones by default.
 """
 
@@ -32,6 +34,7 @@ RESERVED_EVENTS = frozenset(
     {"connect", "connect_error", "disconnect", "disconnecting", "message", "newListener", "removeListener", "*"}
 )
 LINE_LIMIT = 300
+MAX_UNAUTHENTICATED = 128
 WEBSOCKET_KEY = "fake_server.websocket"
 
 
@@ -146,6 +149,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         *,
         auth_deadline: float,
         allowed_origins: Sequence[str] | None,
+        max_unauthenticated: int = MAX_UNAUTHENTICATED,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -156,6 +160,8 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
             **kwargs,
         )
         self.auth_deadline = auth_deadline
+        self.max_unauthenticated = max_unauthenticated
+        self.refused = 0  # Engine.IO handshakes refused: too many sockets not authenticated yet
         self.unknown_event: Callable[..., Awaitable[None]] | None = None
         self.authenticated: Callable[[str], bool] = lambda _eio_sid: True
         self.overdue: Callable[[str], Awaitable[None]] | None = None
@@ -184,9 +190,20 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         await self.unknown_event(name if isinstance(name, str) else f"<{type(name).__name__}>", sid, *args)
 
     async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
+        if len(self._deadlines) >= self.max_unauthenticated:
+            self.refused += 1
+            log.warning("refused a connection: %d sockets have not authenticated yet", len(self._deadlines))
+            return False
         result = await super()._handle_eio_connect(eio_sid, environ)
         self._deadlines[eio_sid] = asyncio.ensure_future(self._enforce_deadline(eio_sid))
         return result
+
+    def authenticated_now(self, sid: str, namespace: str) -> None:
+        """The socket of ``sid`` authenticated: its deadline is off, and it counts no more."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
+        deadline = self._deadlines.pop(eio_sid, None) if eio_sid is not None else None
+        if deadline is not None:
+            deadline.cancel()
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         deadline = self._deadlines.pop(eio_sid, None)

@@ -219,3 +219,21 @@ async def test_malformed_packets_cost_a_few_warning_lines_not_tracebacks(
 async def _raw_send(peer: Any, frame: str) -> None:
     """One raw WebSocket frame on the peer's Engine.IO connection, below Socket.IO's encoder."""
     await peer.sio.eio.ws.send_str(frame)
+
+
+@pytest.mark.asyncio
+async def test_sockets_not_yet_authenticated_are_capped(make_peer: Any) -> None:
+    with FakeEstuaryServer(max_unauthenticated=3, suite_utterances=False) as server:
+        waiting = [make_peer(server.url) for _ in range(3)]
+        for peer in waiting:
+            await peer.connect()
+        refused = make_peer(server.url)
+        with pytest.raises(Exception, match=r"(?i)connection|401|refused|unauthorized"):
+            await refused.connect()
+        await waiting[0].emit("authenticate", {"api_key": server.api_key, "character_id": "c", "player_id": "p"})
+        await waiting[0].wait("session_info")
+        late = make_peer(server.url)
+        await late.session(server.api_key, player_id="late")  # one place became free
+        await late.text_round_trip()
+        for peer in [*waiting, late]:
+            await peer.close()
