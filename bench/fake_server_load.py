@@ -162,6 +162,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=500)
     parser.add_argument("--rates", default="100,250")
+    parser.add_argument("--server-path", help="a directory holding another fake_server package to run (before/after)")
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
@@ -170,7 +171,8 @@ def main() -> int:
         # would also start a WebRTC bot (that cost is bench/voice_handshake.py's subject).
         command = [sys.executable, "-m", "fake_server", "--no-bot-warmup"]
         env = dict(os.environ, LIVEKIT_URL=lk.url, LIVEKIT_API_KEY=lk.api_key, LIVEKIT_API_SECRET=lk.api_secret)
-        server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+        # python -m looks in the working directory first: run there to measure another copy
+        server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=args.server_path)
         try:
             assert server.stdout is not None
             info = json.loads(server.stdout.readline())

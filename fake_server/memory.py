@@ -5,7 +5,8 @@ serves later large blocks from its heap, which it does not give back when they a
 server's RSS stays up long after the flood. Some of those strings are held by reference cycles
 (an exception's traceback holds the frame that decoded the payload) until a full collection.
 :class:`Reclaimer` therefore collects and trims, but only after the RSS grew by ``GROWTH``: a full
-collection in a test process with many objects takes tens of milliseconds.
+collection in a test process with many objects takes tens of milliseconds (the CLI freezes what
+exists at its start, so there it takes a few).
 """
 
 from __future__ import annotations

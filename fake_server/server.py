@@ -68,12 +68,15 @@ class FakeEstuaryServer:
         utterances: Sequence[str | Path] = (),
         suite_utterances: bool = True,
         max_unauthenticated: int = MAX_UNAUTHENTICATED,
+        reclaim_memory: bool = False,
     ) -> None:
         """``auth_deadline``: seconds a socket may stay open without authenticating.
         ``allowed_origins``: browser origins accepted besides loopback ones (``["*"]``: any).
         ``utterances``: directories of known recordings (``NAME.wav`` + ``NAME.txt``) the fake STT
         recognises, besides the conformance suite's own (unless ``suite_utterances`` is False).
-        ``max_unauthenticated``: sockets open at once without having authenticated; more are refused."""
+        ``max_unauthenticated``: sockets open at once without having authenticated; more are refused.
+        ``reclaim_memory``: after a burst, collect and return freed memory to the system
+        (fake_server.memory); for a long-running server in its own process, as the CLI runs it."""
         if api_keys is not None and (isinstance(api_keys, str) or not all(isinstance(k, str) and k for k in api_keys)):
             raise ValueError("api_keys must be a sequence of non-empty strings")
         keys = tuple(api_keys) if api_keys else (f"est-{secrets.token_urlsafe(24)}",)
@@ -101,6 +104,7 @@ class FakeEstuaryServer:
         if isinstance(max_unauthenticated, bool) or not isinstance(max_unauthenticated, int) or max_unauthenticated < 1:
             raise ValueError(f"max_unauthenticated must be a positive integer, got {max_unauthenticated!r}")
         self.max_unauthenticated = max_unauthenticated
+        self.reclaim_memory = reclaim_memory
         self.auth_deadline = auth_deadline
         self.allowed_origins = tuple(allowed_origins) if allowed_origins is not None else None
         self.host = host
@@ -198,7 +202,8 @@ class FakeEstuaryServer:
             namespace.livekit.fill_standby()
         self._engine, self._runner = engine, runner
         self._watchdog = asyncio.ensure_future(self._watch_idle())
-        self._trimming = asyncio.ensure_future(self._trim_memory())
+        if self.reclaim_memory:
+            self._trimming = asyncio.ensure_future(self._trim_memory())
 
     def stop(self, timeout: float = 15.0) -> None:
         """Disconnect everyone, remove bots, delete rooms, stop the loop and join the thread."""
