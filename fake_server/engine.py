@@ -76,6 +76,8 @@ class Engine:
         self.bots = BotHost()
         self.standby: WarmBot | None = None  # a bot waiting in a fresh room for the next voice start
         self._background: set[asyncio.Task[None]] = set()
+        # This server's rooms, apart from other servers' on a shared LiveKit server (live_rooms).
+        self.room_prefix = f"estuary-{secrets.token_hex(3)}-"
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -276,6 +278,5 @@ class Engine:
         await self.emit(session, "stt_response", {"text": transcript, "is_final": True})
         session.spawn(self.reply(session, transcript))
 
-    @staticmethod
-    def new_room_name() -> str:
-        return f"estuary-{secrets.token_hex(6)}"
+    def new_room_name(self) -> str:
+        return f"{self.room_prefix}{secrets.token_hex(6)}"

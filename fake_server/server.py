@@ -338,7 +338,8 @@ class FakeEstuaryServer:
         return len(chosen)
 
     def live_rooms(self) -> list[str]:
-        """This server's rooms that still exist on the LiveKit server, but the standby bot's."""
+        """This server's rooms that still exist on the LiveKit server, but the standby bot's (other
+        servers' rooms on a shared LiveKit server are not this server's)."""
         return self._call(self.alive_rooms())
 
     async def alive_rooms(self) -> list[str]:
@@ -349,7 +350,7 @@ class FakeEstuaryServer:
             return []
         listed = await engine.lk_api().room.list_rooms(api.ListRoomsRequest())
         standby = engine.standby.room if engine.standby is not None else None
-        return sorted(r.name for r in listed.rooms if r.name.startswith("estuary-") and r.name != standby)
+        return sorted(r.name for r in listed.rooms if r.name.startswith(engine.room_prefix) and r.name != standby)
 
     # -- memory -------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from pytest_estuary.livekit_server import LiveKitCredentials
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "conformance"
 SEEDS = (20261128, 7)
-PARALLEL_RUNS = 2
+PARALLEL_RUNS = 3  # each alone run is mostly start-up
 
 
 def _collect() -> list[str]:
