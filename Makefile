@@ -18,8 +18,9 @@ $(VENV)/.installed: pyproject.toml
 livekit:
 	@bash scripts/install_livekit_server.sh >/dev/null
 
-# The project's own tests plus the conformance suite, inside a private network namespace.
-test: setup
+# Lint and types first (seconds), then the project's own tests plus the conformance suite, strict,
+# inside a private network namespace.
+test: setup lint
 	$(RUN) $(PY) -m pytest --estuary-strict $(PYTEST_ARGS)
 
 # The conformance suite against the embedded fake server, with the report.
@@ -28,7 +29,7 @@ conformance: setup
 		--estuary-report estuary-report.json --estuary-report-md estuary-report.md $(PYTEST_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check pytest_estuary fake_server conformance tests bench
+	$(VENV)/bin/ruff check pytest_estuary fake_server conformance tests bench examples
 	$(VENV)/bin/mypy
 
 clean:
