@@ -34,7 +34,8 @@ async def start_failure(
         await client.start_voice()
     error = failure.value
     if at is not None:
-        reached = server_requirement("livekit", str(error))
+        # A room mismatch is what ERR-9 provokes at its step; any other failure names the step it hit.
+        reached = at if "room mismatch" in str(error) else server_requirement("livekit", str(error))
         earlier = HANDSHAKE.index(reached) < HANDSHAKE.index(at)
         silent = (
             reached == at and error.code is ErrorCode.CONNECTION_TIMEOUT and code is not ErrorCode.CONNECTION_TIMEOUT
