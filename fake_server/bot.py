@@ -12,7 +12,7 @@ from livekit import rtc
 
 from fake_server.stt import SttEvent, UtteranceDetector
 from fake_server.tokens import MESSAGE_ATTRIBUTE, STATE_ATTRIBUTE
-from fake_server.voice_synth import synthesize
+from fake_server.voice_synth import frames
 
 __all__ = ["Bot"]
 
@@ -93,15 +93,19 @@ class Bot:
     async def speak(self, text: str, message_id: str = "") -> None:
         """Say ``text`` on the voice track in real time; meanwhile ``estuary.state`` is speaking and
         ``estuary.message_id`` names the reply, then idle and "" (which removes it)."""
-        pcm = synthesize(text, SAMPLE_RATE, self.pitch)
         async with self._speaking:
-            await self._set_attributes({STATE_ATTRIBUTE: "speaking", MESSAGE_ATTRIBUTE: message_id})
+            # The voice does not wait for the attributes' round trip to the SFU: they go out beside
+            # its first frames (mouth to ear is what a user feels; LK-10 attributes are INFO).
+            showing = asyncio.ensure_future(
+                self._set_attributes({STATE_ATTRIBUTE: "speaking", MESSAGE_ATTRIBUTE: message_id})
+            )
             try:
-                for start in range(0, len(pcm) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-                    frame = pcm[start : start + FRAME_SAMPLES]
-                    await self.source.capture_frame(rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, FRAME_SAMPLES))
+                for frame in frames(text, SAMPLE_RATE, FRAME_SAMPLES, self.pitch):
+                    if len(frame) == FRAME_SAMPLES:  # a short last frame is a few ms of the ramp's end
+                        await self.source.capture_frame(rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, FRAME_SAMPLES))
                 await self.source.wait_for_playout()
             finally:
+                await asyncio.gather(showing, return_exceptions=True)  # speaking is shown before idle
                 await self._set_attributes({STATE_ATTRIBUTE: "idle", MESSAGE_ATTRIBUTE: ""})
 
     async def _set_attributes(self, attributes: dict[str, str]) -> None:

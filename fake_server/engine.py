@@ -19,7 +19,7 @@ from typing import Any
 import socketio
 from livekit import api
 
-from fake_server.bot_host import BotError, BotHost
+from fake_server.bot_host import BotError, BotHost, RemoteBot
 from fake_server.eventlog import EventLog
 from fake_server.misbehaviour import Misbehaviour
 from fake_server.redact import redact_text, redact_value
@@ -219,13 +219,26 @@ class Engine:
         session.messages += 1
         message_id = f"msg-{uuid.uuid4().hex[:12]}"
         reply = self.brain.reply(said)
-        for chunk in reply_chunks(reply, message_id):
-            await self.emit(session, "bot_response", chunk)
-            await asyncio.sleep(CHUNK_DELAY)
-        if not text_only:
-            await self.speak(session, reply, message_id)
+        streamed = asyncio.Event()
+        # On LiveKit the bot starts saying the reply while its text streams (its audio is on its
+        # way longer than the text is); bot_voice still follows the text (TEXT-2).
+        voicing = None if text_only else asyncio.ensure_future(self.speak(session, reply, message_id, streamed))
+        try:
+            for chunk in reply_chunks(reply, message_id):
+                await self.emit(session, "bot_response", chunk)
+                await asyncio.sleep(CHUNK_DELAY)
+        except BaseException:
+            if voicing is not None:
+                voicing.cancel()
+            raise
+        finally:
+            streamed.set()
+        if voicing is not None:
+            await voicing
 
-    async def speak(self, session: Session, text: str, message_id: str | None = None) -> None:
+    async def speak(
+        self, session: Session, text: str, message_id: str | None = None, streamed: asyncio.Event | None = None
+    ) -> None:
         """Voice ``text``: on the bot's LiveKit track (bot_voice is metadata, LK-8) or as bot_voice audio.
 
         One reply is voiced at a time per session (protocol.md §9): a reply that comes while another
@@ -233,18 +246,32 @@ class Engine:
         bot_voice chunks and bot audio never interleave. Queue, not interrupt: cutting a reply short
         is the client's call (client_interrupt), not the server's."""
         message_id = message_id or f"msg-{uuid.uuid4().hex[:12]}"
+        text_streamed = streamed or asyncio.Event()
+        if streamed is None:
+            text_streamed.set()  # nothing to wait for: say_line, or a caller that streamed already
         async with session.speaking:
             bot = session.bot
             if session.voice == "livekit" and bot is not None:
-                if self.bad(session).bot_silent:
-                    return
-                await self.emit(session, "bot_voice", {"message_id": message_id, "chunk_index": 0, "is_livekit": True})
-                try:
-                    await bot.speak(text, message_id)
-                except BotError as exc:  # the reply itself went out; its voice is lost
-                    log.warning("the bot of %s could not speak: %s", session.session_id, exc)
+                await self._speak_on_track(session, bot, text, message_id, text_streamed)
             else:
+                await text_streamed.wait()
                 await self._bot_voice_audio(session, text, message_id)
+
+    async def _speak_on_track(
+        self, session: Session, bot: RemoteBot, text: str, message_id: str, text_streamed: asyncio.Event
+    ) -> None:
+        saying = None if self.bad(session).bot_silent else asyncio.ensure_future(bot.speak(text, message_id))
+        try:
+            await text_streamed.wait()
+            if saying is None:
+                return
+            await self.emit(session, "bot_voice", {"message_id": message_id, "chunk_index": 0, "is_livekit": True})
+            await saying
+        except BotError as exc:  # the reply itself went out; its voice is lost
+            log.warning("the bot of %s could not speak: %s", session.session_id, exc)
+        finally:
+            if saying is not None and not saying.done():
+                saying.cancel()
 
     async def _bot_voice_audio(self, session: Session, reply: str, message_id: str) -> None:
         rate = session.audio_sample_rate
