@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 import pytest
-from livekit import api
 
 from conformance.checks import Stopwatch, expect
 from conformance.client_support import HANDSHAKE, run_client_without_livekit, server_requirement, started
+from conformance.livekit_rooms import wait_until_gone
 from pytest_estuary.client import ErrorCode, EstuaryError, MicrophoneAudioInput
 from pytest_estuary.livekit_server import LiveKitCredentials
 from pytest_estuary.targets import ClientFactory
@@ -43,28 +43,6 @@ async def start_failure(
         if earlier or silent:
             raise Blocked(reached, "the handshake up to the step this case breaks", str(error))
     return error, watch.lap()
-
-
-async def participants(livekit: LiveKitCredentials, identity: str) -> list[str]:
-    """Rooms on the LiveKit server where ``identity`` is still a participant."""
-    lk = api.LiveKitAPI(livekit.http_url, livekit.api_key, livekit.api_secret)
-    try:
-        found = []
-        for room in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms:
-            people = await lk.room.list_participants(api.ListParticipantsRequest(room=room.name))
-            found += [room.name for p in people.participants if p.identity == identity]
-        return found
-    finally:
-        await lk.aclose()
-
-
-async def wait_until_gone(livekit: LiveKitCredentials, identity: str, bound: float = 2.0) -> list[str]:
-    """Rooms where ``identity`` is still a participant once the SFU had ``bound`` s to notice a leave
-    (it drops a participant that said goodbye within milliseconds; 2 s is generous)."""
-    deadline = time.monotonic() + bound
-    while (left := await participants(livekit, identity)) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    return left
 
 
 @pytest.mark.estuary_case("ERR-1", "MUST")

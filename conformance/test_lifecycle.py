@@ -8,8 +8,10 @@ import pytest
 
 from conformance.checks import expect
 from conformance.client_support import started
+from conformance.livekit_rooms import wait_until_gone
 from pytest_estuary import audio
 from pytest_estuary.client import BotResponse, SttResponse
+from pytest_estuary.livekit_server import LiveKitCredentials
 from pytest_estuary.targets import ClientFactory
 from pytest_estuary.verdicts import step
 from pytest_estuary.waiting import never_within, wait_until
@@ -51,9 +53,9 @@ async def test_life_1_muted_microphone_reaches_no_one(estuary_server: Any, estua
 @pytest.mark.estuary_case("LIFE-2", "MUST")
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_life_2_stop_voice_leaves_and_can_start_again(
-    estuary_server: Any, estuary_client: ClientFactory, transport: str
+    estuary_server: Any, estuary_client: ClientFactory, livekit_server: LiveKitCredentials, transport: str
 ) -> None:
-    """`stop_voice()` sends livekit_leave (LiveKit) or stop_voice (WebSocket), leaves, and voice can start again."""
+    """`stop_voice()` sends livekit_leave (LiveKit) or stop_voice (WebSocket), leaves the room, closes the input, and voice can start again."""
     client = await estuary_client(voice_transport=transport)
     await started(client)
     await client.stop_voice()
@@ -61,6 +63,10 @@ async def test_life_2_stop_voice_leaves_and_can_start_again(
     sent = [e.name for e in estuary_server.events.find(direction="in")]
     expect(expected in sent, expected=f"{expected} sent", actual=sent)
     expect(client.transport is None and client.room is None, expected="no voice after stop", actual=client.transport)
+    expect(not client.audio_input.is_open, expected="the audio input closed", actual="still open")
+    if transport == "livekit":  # the room left for real: the SFU no longer lists the client
+        left = await wait_until_gone(livekit_server, client.config.player_id)
+        expect(not left, expected="the client in no room on the LiveKit server", actual=left)
     expect(await started(client) == transport, expected="voice starts again", actual=client.transport)
 
 

@@ -42,6 +42,7 @@ REPORT_KEY = pytest.StashKey[ConformanceReport]()
 LIVE_ONLY_REASON = "runs only against a live server (--estuary-live)"
 LEVELS = ("MUST", "SHOULD", "INFO")
 _CASE_ID = re.compile(r"^[A-Z]+-\d+$")
+JUNIT_VERDICT = "estuary_verdict_name"  # the call's verdict as one word, a --junitxml property
 
 MARKERS = (
     "estuary_case(id, level='MUST'): links a test to a protocol.md requirement (level MUST, SHOULD or INFO)",
@@ -142,7 +143,14 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     case = case_marker(item)
-    if case is None or report.when != "call" or not report.failed or call.excinfo is None:
+    if case is None:
+        return report
+    if report.when != "call":
+        if report.failed:  # a fixture or the teardown check broke: ERROR
+            _junit_verdict(item, report, "ERROR")
+        return report
+    if not report.failed or call.excinfo is None:
+        _junit_verdict(item, report, "SKIPPED" if report.skipped else "PASS")
         return report
     strict = item.config.stash[SETTINGS_KEY].strict
     verdict = classify(call.excinfo.value, case[1])
@@ -154,7 +162,15 @@ def pytest_runtest_makereport(
         report.outcome = "skipped"
         report.wasxfail = f"NON-STRICT {case[0]} ({case[1]}) failed"
     report.user_properties.append((VERDICT_PROPERTY, verdict))
+    _junit_verdict(item, report, str(verdict["verdict"]))
     return report
+
+
+def _junit_verdict(item: pytest.Item, report: pytest.TestReport, verdict: str) -> None:
+    """The verdict as one word for --junitxml, which writes the properties of a test's last report."""
+    item.user_properties.append((JUNIT_VERDICT, verdict))
+    if report.when == "teardown":
+        report.user_properties.append((JUNIT_VERDICT, verdict))
 
 
 class ReportHooks:

@@ -178,6 +178,8 @@ def test_junitxml_names_carry_case_ids(pytester: pytest.Pytester) -> None:
     xml = (Path(pytester.path) / "junit.xml").read_text()
     assert 'name="test_lk_5_fails"' in xml
     assert '<property name="estuary_case_id" value="LK-5"' in xml
+    for verdict in ("PASS", "FAIL", "BLOCKED", "ERROR"):
+        assert f'<property name="estuary_verdict_name" value="{verdict}"' in xml, verdict
 
 
 def test_pytest_html_gets_case_columns(pytester: pytest.Pytester) -> None:
