@@ -45,6 +45,7 @@ def _measure(name: str, url: str, key: str) -> dict[str, Any]:
         "met": run.seconds <= TARGETS[name],
         "exit_code": run.code,
         "counts": {k: v for k, v in (counts or {}).items() if v},
+        "failed": sorted({c["id"] for c in (run.report or {}).get("cases", []) if c["verdict"] == "FAIL"}),
         "diagnosis": first_error,
     }
 
