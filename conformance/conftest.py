@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from conformance.peer import WireEvent
 from pytest_estuary.fixtures import reset_fake_server
 from pytest_estuary.targets import ClientFactory, EstuaryTarget
 from pytest_estuary.verdicts import step
+from pytest_estuary.waiting import WaitTimeout, wait_until_sync
 
 UTTERANCES = Path(__file__).parent / "utterances"
 DRAIN_BOUND = 5.0  # LK-9: a closed session's room is gone within 5 s
@@ -32,20 +32,19 @@ def _clean_fake(request: pytest.FixtureRequest, estuary_target: EstuaryTarget) -
     settings = request.getfixturevalue("estuary_settings")
     reset_fake_server(engine, settings)
     yield
-    deadline = time.monotonic() + DRAIN_BOUND
-    while True:
-        sessions, rooms = engine.sessions, engine.live_rooms()
-        if not (sessions or rooms) or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    engine.reset()
-    if sessions or rooms:
-        players = sorted(str(getattr(s, "player_id", s)) for s in sessions)
-        pytest.fail(
-            f"the case left state behind {DRAIN_BOUND:.0f} s after closing its peers: "
-            f"sessions of {players}, rooms {sorted(rooms)}",
-            pytrace=False,
+    try:
+        wait_until_sync(
+            lambda: not (engine.sessions or engine.live_rooms()),
+            timeout=DRAIN_BOUND,
+            awaited="the case's sessions and rooms gone after its peers closed",
+            seen=lambda: (
+                f"sessions of {sorted(str(s.player_id) for s in engine.sessions)}, rooms {engine.live_rooms()}"
+            ),
         )
+    except WaitTimeout as exc:
+        engine.reset()
+        pytest.fail(f"the case left state behind: {exc}", pytrace=False)
+    engine.reset()
 
 
 class SteppedClientFactory(ClientFactory):

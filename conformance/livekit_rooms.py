@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from livekit import api
 
 from pytest_estuary.livekit_server import LiveKitCredentials
+from pytest_estuary.waiting import WaitTimeout, wait_until
 
 __all__ = ["participants", "wait_until_gone"]
 
@@ -28,7 +26,13 @@ async def participants(livekit: LiveKitCredentials, identity: str) -> list[str]:
 async def wait_until_gone(livekit: LiveKitCredentials, identity: str, bound: float = 5.0) -> list[str]:
     """Rooms where ``identity`` is still a participant once the SFU had ``bound`` s to notice a leave
     (it drops one that said goodbye within milliseconds; LK-9's 5 s is generous)."""
-    deadline = time.monotonic() + bound
-    while (left := await participants(livekit, identity)) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    return left
+
+    async def gone() -> bool:
+        return not await participants(livekit, identity)
+
+    try:
+        gone_in_time: bool = await wait_until(gone, timeout=bound, awaited=f"{identity!r} in no room", interval=0.1)
+    except WaitTimeout:
+        return await participants(livekit, identity)
+    assert gone_in_time  # wait_until returns only a truthy value
+    return []

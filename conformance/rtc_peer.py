@@ -15,6 +15,7 @@ import numpy as np
 from livekit import rtc
 
 from pytest_estuary import audio
+from pytest_estuary.waiting import WaitTimeout, wait_until
 
 __all__ = ["RtcPeer", "read_wav"]
 
@@ -99,30 +100,38 @@ class RtcPeer:
 
     async def wait_for_bot_track(self, *, timeout: float) -> rtc.RemoteParticipant:
         """The first ``bot-*`` participant that publishes an audio track we subscribed to."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for bot in self.bots():
-                if bot.identity in self.heard:
-                    return bot
-            await asyncio.sleep(0.02)
-        seen = {p.identity: len(p.track_publications) for p in self.room.remote_participants.values()}
-        raise AssertionError(
-            f"Expected: a bot-* participant publishing audio within {timeout:.1f} s\n"
-            f"Actual:   participants (identity: publications) {seen}"
-        )
+
+        def subscribed_bot() -> rtc.RemoteParticipant | None:
+            return next((bot for bot in self.bots() if bot.identity in self.heard), None)
+
+        try:
+            bot: rtc.RemoteParticipant | None = await wait_until(
+                subscribed_bot, timeout=timeout, awaited="a bot-* audio track"
+            )
+        except WaitTimeout:
+            seen = {p.identity: len(p.track_publications) for p in self.room.remote_participants.values()}
+            raise AssertionError(
+                f"Expected: a bot-* participant publishing audio within {timeout:.1f} s\n"
+                f"Actual:   participants (identity: publications) {seen}"
+            ) from None
+        assert bot is not None  # wait_until returns only a truthy value
+        return bot
 
     async def wait_disconnected(self, *, timeout: float) -> float:
         """Seconds until the room connection ended (raises with the state seen otherwise)."""
         start = time.monotonic()
-        while self.disconnected_at is None and time.monotonic() - start < timeout:
-            await asyncio.sleep(0.02)
-        if self.disconnected_at is None:
+        try:
+            ended: float | None = await wait_until(
+                lambda: self.disconnected_at, timeout=timeout, awaited="the room connection's end"
+            )
+        except WaitTimeout:
             raise AssertionError(
                 f"Expected: the room connection to end within {timeout:.1f} s\n"
                 f"Actual:   still {self.room.connection_state}, participants "
                 f"{sorted(self.room.remote_participants)}"
-            )
-        return self.disconnected_at - start
+            ) from None
+        assert ended is not None  # wait_until returns only a truthy value
+        return ended - start
 
     async def close(self, timeout: float = 5.0) -> None:
         """Stop feeding and recording, leave the room; each step bounded so teardown never hangs."""

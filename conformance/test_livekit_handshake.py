@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +19,7 @@ from conformance.rtc_peer import RtcPeer, read_wav
 from conformance.text import final_reply
 from pytest_estuary import audio
 from pytest_estuary.targets import EstuaryTarget
+from pytest_estuary.waiting import WaitTimeout, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -162,8 +163,8 @@ async def test_lk_6_bot_in_room_with_audio_at_ready(
     await livekit_handshake(p, room, timeout=estuary_target.timeout)
     # The SFU announces participants and tracks on its own channel: allow one signalling delay.
     watch = Stopwatch()
-    while not _bot_audio(room) and watch.lap() < SIGNAL_GRACE:
-        await asyncio.sleep(0.01)
+    with contextlib.suppress(WaitTimeout):  # the expectations below say what was missing
+        await wait_until(lambda: _bot_audio(room), timeout=SIGNAL_GRACE, awaited="the bot's audio track", interval=0.01)
     record_estuary_timing("ready_to_bot_seen", watch.lap())
     bots = room.bots()
     expect(
@@ -246,12 +247,12 @@ async def test_lk_8_reply_as_text_and_bot_audio_with_metadata_only_bot_voice(
         expected="bot_voice {message_id, chunk_index: integer ≥ 0, is_livekit: true} without audio",
         actual=voice.describe(),
     )
-    deadline = time.monotonic() + estuary_target.timeout
-    while time.monotonic() < deadline:
-        heard = room.audio_from(bot.identity)[heard_before:]
-        if audio.voiced_seconds(heard, 48000) >= 0.3:
-            break
-        await asyncio.sleep(0.1)
+
+    def voiced() -> bool:
+        return audio.voiced_seconds(room.audio_from(bot.identity)[heard_before:], 48000) >= 0.3
+
+    with contextlib.suppress(WaitTimeout):  # the expectation below says how much was heard
+        await wait_until(voiced, timeout=estuary_target.timeout, awaited="0.3 s of bot audio", interval=0.1)
     heard = room.audio_from(bot.identity)[heard_before:]
     expect(
         audio.voiced_seconds(heard, 48000) >= 0.3,
@@ -330,10 +331,13 @@ async def test_lk_10_bot_state_attribute(
     bot = await bot_track(room)
     await p.emit("text", {"text": "Talk, please."})
     states: set[str] = set()
-    deadline = time.monotonic() + estuary_target.timeout
-    while time.monotonic() < deadline and not {"speaking", "idle"} <= states:
+
+    def both_seen() -> bool:
         states.add(bot.attributes.get("estuary.state", ""))
-        await asyncio.sleep(0.02)
+        return {"speaking", "idle"} <= states
+
+    with contextlib.suppress(WaitTimeout):  # the expectation below says which states were seen
+        await wait_until(both_seen, timeout=estuary_target.timeout, awaited="estuary.state speaking and idle")
     expect({"speaking", "idle"} <= states, expected="estuary.state seen as speaking and as idle", actual=sorted(states))
 
 
