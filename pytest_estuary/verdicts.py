@@ -82,8 +82,9 @@ def is_protocol_observation(exc: BaseException) -> bool:
     """
     if isinstance(exc, (AssertionError, TimeoutError, OSError, Blocked)):
         return True
-    if getattr(exc, "code", None) is not None and type(exc).__name__ == "EstuaryError":
-        return True  # our client's documented errors say what the server did
+    if any(cls.__name__ == "EstuaryError" for cls in type(exc).__mro__):
+        # Our client's documented errors say what the server did; a bad argument is the caller's.
+        return getattr(getattr(exc, "code", None), "value", None) != "INVALID_ARGUMENT"
     return any(cls.__module__.split(".")[0] in _PEER_LIBRARIES for cls in type(exc).__mro__)
 
 
