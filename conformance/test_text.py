@@ -11,7 +11,7 @@ import pytest
 from conformance.checks import Stopwatch, expect
 from conformance.factories import PeerFactory
 from conformance.peer import NO_ARGUMENT
-from conformance.text import final_reply, reply_stream
+from conformance.text import final_reply, interrupted, reply_stream
 
 pytestmark = pytest.mark.asyncio
 
@@ -90,14 +90,7 @@ async def test_text_3_interrupt_is_answered(peer: PeerFactory) -> None:
     await p.session()
     await p.emit("say_line", {"text": "A line to speak.", "text_only": False})
     for form, payload in INTERRUPT_FORMS.items():
-        watch = Stopwatch()
-        await p.emit("client_interrupt", payload)
-        got = await p.wait(("interrupt", "error"), since=watch.start)
-        expect(
-            got.name == "interrupt",
-            expected=f"interrupt after client_interrupt sent with {form}",
-            actual=got.describe(),
-        )
+        await interrupted(p, payload, form)
 
 
 @pytest.mark.estuary_case("TEXT-4", "INFO")

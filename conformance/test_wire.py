@@ -13,7 +13,7 @@ from conformance.checks import Stopwatch, expect
 from conformance.factories import PeerFactory, RtcPeerFactory
 from conformance.handshake import READY_BOUND, join_room, livekit_handshake, request_token
 from conformance.peer import NO_ARGUMENT, RawPeer, WireEvent
-from conformance.text import final_reply
+from conformance.text import final_reply, interrupted
 from conformance.websocket_voice import start_websocket_voice, stop_websocket_voice, stream
 from pytest_estuary import audio
 from pytest_estuary.targets import EstuaryTarget
@@ -170,19 +170,9 @@ async def _leave_forms(p: RawPeer, rtc_peer: RtcPeerFactory) -> None:
 
 async def _interrupt_forms(p: RawPeer, rtc_peer: RtcPeerFactory) -> None:
     with step("TEXT-3", "interrupt after client_interrupt {}"):
-        watch = Stopwatch()
-        await p.emit("client_interrupt", {})
-        got = await p.wait(("interrupt", "error"), since=watch.start)
-        expect(got.name == "interrupt", expected="interrupt", actual=got.describe())
+        await interrupted(p, {}, "{}")
     for name, form in FORMS.items():
-        watch = Stopwatch()
-        await p.emit("client_interrupt", form)
-        got = await p.wait(("interrupt", "error"), since=watch.start)
-        expect(
-            got.name == "interrupt",
-            expected=f"interrupt after client_interrupt sent with {name}",
-            actual=got.describe(),
-        )
+        await interrupted(p, form, name)
 
 
 FormsCheck = Callable[[RawPeer, RtcPeerFactory], Awaitable[None]]

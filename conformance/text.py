@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from conformance.checks import Stopwatch
+from typing import Any
+
+from conformance.checks import Stopwatch, expect
 from conformance.peer import RawPeer, WireEvent
 from pytest_estuary.verdicts import step
 
-__all__ = ["final_reply", "is_final", "reply_stream"]
+__all__ = ["final_reply", "interrupted", "is_final", "reply_stream"]
 
 
 def is_final(event: WireEvent) -> bool:
@@ -27,3 +29,13 @@ async def final_reply(p: RawPeer, text: str, **extra: object) -> WireEvent:
     with step("TEXT-1", "a final bot_response chunk for a text message"):
         stream, _ = await reply_stream(p, text, **extra)
     return stream[-1]
+
+
+async def interrupted(p: RawPeer, payload: Any, form: str) -> None:
+    """``client_interrupt`` sent as ``payload`` (described as ``form``) is answered with ``interrupt``."""
+    watch = Stopwatch()
+    await p.emit("client_interrupt", payload)
+    got = await p.wait(("interrupt", "error"), since=watch.start)
+    expect(
+        got.name == "interrupt", expected=f"interrupt after client_interrupt sent with {form}", actual=got.describe()
+    )
