@@ -1,0 +1,141 @@
+"""The first adapter: this project's own client, :class:`pytest_estuary.client.EstuaryClient`."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Any
+
+from pytest_estuary.clients.interface import (
+    APP_EVENTS,
+    ClientFailure,
+    ClientInfo,
+    ClientSettings,
+    ClientState,
+    ClientUnderTest,
+)
+
+__all__ = ["CAPABILITIES", "OurClient", "failure_from", "jsonable"]
+
+CAPABILITIES = frozenset({"livekit_library", "unavailable_microphone", "task_count", "reconnect_setting"})
+
+
+def failure_from(exc: Exception) -> ClientFailure:
+    """A client exception as a :class:`ClientFailure`: its ``code`` if it has an error-code enum."""
+    code = getattr(getattr(exc, "code", None), "value", None)
+    cause = exc.__cause__
+    return ClientFailure(
+        code if isinstance(code, str) else None,
+        str(exc) or type(exc).__name__,
+        raw=f"{type(exc).__module__}.{type(exc).__qualname__}",
+        cause=None if cause is None else f"{type(cause).__name__}: {cause}",
+    )
+
+
+def jsonable(payload: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(payload) and not isinstance(payload, type):
+        return {key: value for key, value in dataclasses.asdict(payload).items() if _plain(value)}
+    if isinstance(payload, dict):
+        return {str(key): value for key, value in payload.items() if _plain(value)}
+    return {} if payload is None else {"value": payload if _plain(payload) else repr(payload)}
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)
+
+
+class _Warnings(logging.Handler):
+    def __init__(self, client: OurClient) -> None:
+        super().__init__(logging.WARNING)
+        self.client = client
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.client.record_warning(record.getMessage())
+
+
+class OurClient(ClientUnderTest):
+    """Drives an :class:`EstuaryClient` built from the settings, in this process."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        from pytest_estuary import __version__
+        from pytest_estuary.client import EstuaryClient, MicrophoneAudioInput, SyntheticAudioInput
+
+        super().__init__(settings)
+        self.info = ClientInfo("pytest-estuary", __version__, CAPABILITIES)
+        microphone = (
+            SyntheticAudioInput() if settings.microphone == "synthetic" else MicrophoneAudioInput(device="no-such-device")
+        )
+        self.client = EstuaryClient(
+            settings.server_url,
+            settings.api_key,
+            settings.character_id,
+            settings.player_id,
+            voice_transport=settings.voice_transport,  # type: ignore[arg-type]  # SEL-4 passes any string
+            audio_input=microphone,
+            token_timeout=settings.token_timeout,
+            ready_timeout=settings.ready_timeout,
+            connect_timeout=settings.connect_timeout,
+            reconnect=settings.reconnect,
+        )
+        for name in sorted(APP_EVENTS):
+            self.client.on(name, self._recorder(name))  # type: ignore[call-overload]
+        self._log_handler = _Warnings(self)
+        logging.getLogger("pytest_estuary.client").addHandler(self._log_handler)
+
+    def _recorder(self, name: str) -> Any:
+        def record(*payload: Any) -> None:
+            value: Any = payload[0] if payload else None
+            if name == "livekit_connected" and isinstance(value, str):
+                value = {"room": value}
+            self.record_event(name, jsonable(value))
+
+        return record
+
+    async def _call(self, action: Any) -> Any:
+        try:
+            return await action
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise failure_from(exc) from exc
+
+    async def connect(self) -> None:
+        await self._call(self.client.connect())
+
+    async def start_voice(self) -> str:
+        transport: str = await self._call(self.client.start_voice())
+        return transport
+
+    async def stop_voice(self) -> None:
+        await self._call(self.client.stop_voice())
+
+    async def toggle_mute(self) -> bool:
+        return self.client.toggle_mute()
+
+    async def send_text(self, text: str) -> None:
+        await self._call(self.client.send_text(text))
+
+    async def say(self, pcm16: bytes, sample_rate: int) -> None:
+        import numpy as np
+
+        self.client.audio_input.say(np.frombuffer(pcm16, dtype=np.int16), sample_rate)  # type: ignore[attr-defined]
+
+    async def state(self) -> ClientState:
+        return ClientState(
+            transport=self.client.transport,
+            room=self.client.room,
+            voice_active=self.client.is_voice_active,
+            muted=self.client.is_muted,
+            input_open=self.client.audio_input.is_open,
+            tasks=len(asyncio.all_tasks()),
+        )
+
+    async def disconnect(self) -> None:
+        await self._call(self.client.disconnect())
+
+    async def aclose(self) -> None:
+        try:
+            await self.client.disconnect()
+        finally:
+            logging.getLogger("pytest_estuary.client").removeHandler(self._log_handler)
