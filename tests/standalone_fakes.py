@@ -28,11 +28,10 @@ class StandaloneFakes:
     def start(
         self, misbehave: dict[str, Any] | None = None, transcripts: list[str] | None = None, *extra: str
     ) -> dict[str, Any]:
-        command = [
-            sys.executable, "-m", "fake_server",
-            "--misbehave", json.dumps(misbehave or {}),
-            "--transcripts", json.dumps(transcripts or []), *extra,
-        ]  # fmt: skip
+        command = [sys.executable, "-m", "fake_server", "--misbehave", json.dumps(misbehave or {})]
+        if transcripts is not None:  # none given: the server runs as a user starts it, without the option
+            command += ["--transcripts", json.dumps(transcripts)]
+        command += extra
         # The credentials travel in the environment: not on a command line (ps shows those),
         # and a secret that starts with "-" would read as an option there.
         env = dict(os.environ, LIVEKIT_URL=self.livekit.url, LIVEKIT_API_KEY=self.livekit.api_key,
