@@ -1,120 +1,59 @@
-"""Helpers for client cases: voice start as a step, and a client run in a Python whose LiveKit
-library is missing or broken."""
+"""Helpers for client cases: which server step a failed voice start ran into, seen from the fake's
+own event log (so the blame does not depend on how a client words its errors), and voice start as
+a step."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
-from typing import Any, Literal
+from typing import Any
 
+from pytest_estuary.clients import ClientFailure, ClientUnderTest
 from pytest_estuary.verdicts import Blocked
 
-__all__ = ["HANDSHAKE", "run_client_without_livekit", "server_requirement", "started"]
+__all__ = ["HANDSHAKE", "broken_step", "started"]
 
 HANDSHAKE = ("LK-1", "LK-2", "LK-5")  # the LiveKit start's server steps in order: token, room, ready
 
 
-def server_requirement(transport: str | None, message: str) -> str:
-    """The server requirement whose step a failed ``start_voice()`` message points at.
+def _session_events(server: Any, player_id: str) -> list[Any]:
+    sessions = {s.session_id for s in server.sessions if s.player_id == player_id}
+    return [e for e in server.events.find() if e.session_id in sessions] if sessions else server.events.find()
 
-    The client names the phase in its messages (token, room connect, publish, ready); a
-    WebSocket start is WS-1's step.
-    """
+
+def broken_step(server: Any, player_id: str, transport: str | None) -> str | None:
+    """The first server step of the player's latest voice start that the fake did not complete —
+    LK-1 token, LK-2 room (the client never got far enough to send ``livekit_join``), LK-5 ready
+    (none, or for another room), WS-1 ``voice_started`` — or None when the server did its part or
+    was never asked (the client failed on its own before its first request)."""
+    events = _session_events(server, player_id)
+    request = "start_voice" if transport == "websocket" else "livekit_token"
+    asked = [i for i, e in enumerate(events) if e.direction == "in" and e.name == request]
+    if not asked:
+        return None
+    latest = events[asked[-1] :]
+    sent = [e for e in latest if e.direction == "out"]
     if transport == "websocket":
-        return "WS-1"
-    text = message.lower()
-    if "room connect" in text or "publish" in text or "token joined room" in text:
-        return "LK-2"  # checked first: a room mismatch names the livekit_token that announced the room
-    if "livekit_token" in text or "token reply" in text:
+        return None if any(e.name == "voice_started" for e in sent) else "WS-1"
+    tokens = [e.payload for e in sent if e.name == "livekit_token"]
+    if not tokens:
         return "LK-1"
-    if "livekit_ready" in text:
+    if not any(e.direction == "in" and e.name == "livekit_join" for e in latest):
+        return "LK-2"
+    room = tokens[-1].get("room") if isinstance(tokens[-1], dict) else None
+    readies = [e.payload for e in sent if e.name == "livekit_ready" and isinstance(e.payload, dict)]
+    if not any(ready.get("room") == room for ready in readies):
         return "LK-5"
-    # livekit_error can answer the token or the join; the earlier step is the one to blame
-    return "LK-1" if "livekit_error" in text else "LK-5"
+    return None
 
 
-async def started(client: Any, transport: str | None = None) -> str:
-    """``client.start_voice()`` as a precondition: a failure BLOCKS the case by the server step it
-    names (a client case observes the client, not a broken server). Returns the transport."""
-    from pytest_estuary.client import EstuaryError
-
-    wanted = transport or getattr(getattr(client, "config", None), "voice_transport", None)
+async def started(server: Any, client: ClientUnderTest, transport: str | None = None) -> str:
+    """``client.start_voice()`` as a precondition. A failure BLOCKS the case by the server step the
+    fake did not complete (a client case observes the client, not a broken server); a failure
+    against a server that did its part is the client's own and stays a failure. Returns the transport."""
+    wanted = transport or client.settings.voice_transport
     try:
-        chosen: str = await client.start_voice()
-    except EstuaryError as exc:
-        requirement = server_requirement(wanted if wanted in ("livekit", "websocket") else None, str(exc))
-        raise Blocked(requirement, "voice start", str(exc)) from exc
-    return chosen
-
-
-_SCRIPT = textwrap.dedent(
-    """
-    import importlib.abc, importlib.util, sys
-    MODE, URL, KEY, PLAYER, TRANSPORT = sys.argv[1:6]
-
-    class BlockLiveKit(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-        # "missing": livekit.rtc cannot be found; "broken": found, but loading it fails like a bad .so
-        def find_spec(self, name, path=None, target=None):
-            if name == "livekit.rtc" or name.startswith("livekit.rtc."):
-                if MODE == "missing":
-                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-                return importlib.util.spec_from_loader(name, self)
-            return None
-        def create_module(self, spec):
-            return None
-        def exec_module(self, module):
-            raise OSError("liblivekit_ffi.so: cannot open shared object file")
-
-    sys.meta_path.insert(0, BlockLiveKit())
-
-    import asyncio, json, logging
-    from pytest_estuary.client import EstuaryClient, EstuaryError
-
-    warnings = []
-    class Keep(logging.Handler):
-        def emit(self, record):
-            if record.levelno >= logging.WARNING:
-                warnings.append(record.getMessage())
-    logging.getLogger("pytest_estuary").addHandler(Keep())
-
-    async def main():
-        client = EstuaryClient(URL, KEY, "conformance", PLAYER, voice_transport=TRANSPORT)
-        out = {"warnings": warnings}
-        try:
-            await client.connect()
-        except EstuaryError as exc:
-            out["connect_error"] = str(exc)
-            print(json.dumps(out))
-            return
-        try:
-            out["transport"] = await client.start_voice()
-            await client.stop_voice()
-        except EstuaryError as exc:
-            out["code"], out["message"] = exc.code.value, str(exc)
-        finally:
-            await client.disconnect()
-        print(json.dumps(out))
-
-    asyncio.run(main())
-    """
-)
-
-
-def run_client_without_livekit(
-    mode: Literal["missing", "broken"], url: str, api_key: str, player_id: str, transport: str
-) -> dict[str, Any]:
-    """Connect and start voice in a fresh Python where ``livekit.rtc`` is missing or fails to load."""
-    result = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, mode, url, api_key, player_id, transport],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"the client subprocess failed ({result.returncode}):\n{result.stderr[-2000:]}")
-    output: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    if "connect_error" in output:  # the server opened no session: not the client case's business
-        raise Blocked("CONN-3", "the client connects and gets session_info", str(output["connect_error"]))
-    return output
+        return await client.start_voice()
+    except ClientFailure as exc:
+        step = broken_step(server, client.player_id, "websocket" if wanted == "websocket" else "livekit")
+        if step is None:
+            raise
+        raise Blocked(step, "voice start", str(exc)) from exc

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from conformance.factories import PeerFactory, RtcPeerFactory
+from conformance.factories import PeerFactory, RtcPeerFactory, SteppedTestedClients
 from conformance.peer import WireEvent
+from pytest_estuary.clients import Unsupported
 from pytest_estuary.fixtures import reset_fake_server
-from pytest_estuary.targets import ClientFactory, EstuaryTarget
-from pytest_estuary.verdicts import step
+from pytest_estuary.targets import EstuaryTarget
+from pytest_estuary.tested_clients import CLIENT_KIND_KEY, TestedClients
 from pytest_estuary.waiting import WaitTimeout, wait_until_sync
 
 UTTERANCES = Path(__file__).parent / "utterances"
@@ -47,31 +48,27 @@ def _clean_fake(request: pytest.FixtureRequest, estuary_target: EstuaryTarget) -
     engine.reset()
 
 
-class SteppedClientFactory(ClientFactory):
-    """Clients whose connect is a step of CONN-3 (or CONN-2 with ``auth_style="connect"``): a client
-    case is about the client, so a server that opens no session BLOCKS it."""
-
-    async def __call__(self, *, connect: bool = True, **overrides: Any) -> Any:
-        # A step waits the suite's timeout, as the raw peers' steps do; a case that tests a bound
-        # passes its own (ERR-2's token_timeout=1.0).
-        for setting, bound in (("token_timeout", 10.0), ("ready_timeout", 5.0), ("connect_timeout", 10.0)):
-            overrides.setdefault(setting, min(bound, self.target.timeout))
-        client = await super().__call__(connect=False, **overrides)
-        if connect:
-            requirement = "CONN-2" if overrides.get("auth_style") == "connect" else "CONN-3"
-            with step(requirement, "the client connects and gets session_info"):
-                await client.connect()
-        return client
-
-
 @pytest_asyncio.fixture
-async def estuary_client(estuary_target: EstuaryTarget) -> AsyncIterator[SteppedClientFactory]:
-    """The plugin's client factory, with connect as a step (see :class:`SteppedClientFactory`)."""
-    factory = SteppedClientFactory(estuary_target)
+async def tested_client(
+    request: pytest.FixtureRequest, estuary_target: EstuaryTarget
+) -> AsyncIterator[SteppedTestedClients]:
+    """``client = await tested_client(voice_transport="livekit")``: a connected client of the
+    ``--estuary-client`` implementation (see :class:`SteppedTestedClients`), closed at teardown."""
+    server = request.getfixturevalue("estuary_server") if estuary_target.mode == "fake" else None
+    factory = SteppedTestedClients(request.config.stash[CLIENT_KIND_KEY], estuary_target, server)
     try:
         yield factory
     finally:
         await factory.aclose()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """An action the client under test cannot do SKIPs the case, with the client's reason."""
+    try:
+        return (yield)
+    except Unsupported as exc:
+        pytest.skip(f"the client under test cannot do this: {exc}")
 
 
 @pytest_asyncio.fixture
@@ -106,12 +103,11 @@ def _wire_dump(item: pytest.Item) -> str:
     peers = funcargs.get("peer")
     if isinstance(peers, PeerFactory):
         blocks += [f"{p.name}:\n{p.tail()}" for p in peers.peers]
-    clients = funcargs.get("estuary_client")
-    if isinstance(clients, ClientFactory):
+    clients = funcargs.get("tested_client")
+    if isinstance(clients, TestedClients):
         for client in clients.clients:
-            history = getattr(client, "history", [])[-12:]
-            lines = [f"  {WireEvent(0.0, 'in', name, (payload,)).describe()}" for _, name, payload in history]
-            blocks.append(f"client {getattr(client, 'player_id', '?')}:\n" + ("\n".join(lines) or "  <nothing>"))
+            lines = [f"  {WireEvent(0.0, 'in', e.name, (e.payload,)).describe()}" for e in client.events[-12:]]
+            blocks.append(f"client {client.player_id}:\n" + ("\n".join(lines) or "  <nothing>"))
     return "\n".join(blocks)
 
 

@@ -13,6 +13,7 @@ from pytest_estuary.livekit_server import LiveKitCredentials, LiveKitServer
 from pytest_estuary.report import TIMING_PROPERTY
 from pytest_estuary.settings import SETTINGS_KEY, EstuarySettings
 from pytest_estuary.targets import ClientFactory, EstuaryTarget
+from pytest_estuary.tested_clients import CLIENT_KIND_KEY, TestedClients
 
 if TYPE_CHECKING:
     from fake_server import FakeEstuaryServer
@@ -23,6 +24,7 @@ __all__ = [
     "estuary_server",
     "estuary_settings",
     "estuary_target",
+    "estuary_tested_client",
     "livekit_server",
     "record_estuary_timing",
     "reset_fake_server",
@@ -129,6 +131,20 @@ async def estuary_client(estuary_target: EstuaryTarget) -> AsyncIterator[ClientF
     """A factory: ``client = await estuary_client(voice_transport="livekit")`` gives a connected
     ``EstuaryClient`` for the target; every client it made is disconnected at teardown."""
     factory = ClientFactory(estuary_target)
+    try:
+        yield factory
+    finally:
+        await factory.aclose()
+
+
+@pytest_asyncio.fixture
+async def estuary_tested_client(
+    request: pytest.FixtureRequest, estuary_target: EstuaryTarget
+) -> AsyncIterator[TestedClients]:
+    """A factory of clients of the ``--estuary-client`` implementation (a
+    :class:`~pytest_estuary.clients.ClientUnderTest` each): ``client = await estuary_tested_client(
+    voice_transport="auto")``; a setting or capability the client lacks SKIPs the test."""
+    factory = TestedClients(request.config.stash[CLIENT_KIND_KEY], estuary_target)
     try:
         yield factory
     finally:

@@ -12,6 +12,7 @@ import pytest
 
 from pytest_estuary import settings as settings_module
 from pytest_estuary import shadowing
+from pytest_estuary.clients.registry import resolve_client
 from pytest_estuary.fixtures import (
     FAKE_ONLY_REASON,
     _estuary_fake_engine,
@@ -20,11 +21,13 @@ from pytest_estuary.fixtures import (
     estuary_server,
     estuary_settings,
     estuary_target,
+    estuary_tested_client,
     livekit_server,
     record_estuary_timing,
 )
 from pytest_estuary.report import CASE_PROPERTY, VERDICT_PROPERTY, ConformanceReport
 from pytest_estuary.settings import SETTINGS_KEY, EstuarySettings, redact_url
+from pytest_estuary.tested_clients import CLIENT_KIND_KEY
 from pytest_estuary.verdicts import classify, set_current_case
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "estuary_server",
     "estuary_settings",
     "estuary_target",
+    "estuary_tested_client",
     "livekit_server",
     "record_estuary_timing",
 ]
@@ -63,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.fake_misbehave and not settings.live:
         _check_fake_misbehaviour(settings.fake_misbehave)
     config.stash[SETTINGS_KEY] = settings
+    config.stash[CLIENT_KIND_KEY] = resolve_client(settings.client)  # validated: settings.validate()
     if config.pluginmanager.hasplugin("html"):  # pytest-html installed: the case columns in its table
         from pytest_estuary.html_report import HtmlColumns
 
@@ -192,9 +197,17 @@ class ReportHooks:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Live mode: the preflight, so an untestable target costs seconds and one clear ERROR."""
+        """Name the client under test; live mode: the preflight, so an untestable target costs
+        seconds and one clear ERROR."""
         settings = self.settings
-        if not settings.live or session.config.option.collectonly:
+        if session.config.option.collectonly:
+            return
+        kind = session.config.stash[CLIENT_KIND_KEY]
+        try:
+            self.report.client = {"option": kind.option} | kind.info().to_json()
+        except Exception as exc:  # a cmd: shim that does not start or greet: nothing can be tested
+            pytest.exit(f"--estuary-client {kind.option!r}: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        if not settings.live:
             return
         from pytest_estuary.preflight import run_preflight
 

@@ -82,6 +82,7 @@ class ConformanceReport:
         self.cases: dict[str, CaseResult] = {}
         self.secrets: list[str] = []
         self.preflight: dict[str, Any] | None = None
+        self.client: dict[str, Any] | None = None  # the --estuary-client the client cases drove
 
     # -- collection ---------------------------------------------------------------------------
 
@@ -182,6 +183,7 @@ class ConformanceReport:
                 "python": platform.python_version(),
                 "pytest": pytest.__version__,
                 "preflight": self.preflight,
+                "client": self.client,
             },
             "summary": {
                 "counts": self.counts(),
@@ -197,7 +199,13 @@ class ConformanceReport:
             "## Estuary conformance",
             "",
             f"**Gate: {self.gate_text()}** — {counts or 'no cases'}. "
-            f"Mode **{self.mode}**, target `{self.target}`, LiveKit: {self.livekit_source}.",
+            f"Mode **{self.mode}**, target `{self.target}`, LiveKit: {self.livekit_source}."
+            + (
+                f" Client cases drove **{self.client['name']} {self.client['version']}** "
+                f"(`--estuary-client {self.client['option']}`)."
+                if self.client
+                else ""
+            ),
             "",
         ]
         problems = self.top_problems()

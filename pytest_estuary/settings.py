@@ -69,6 +69,14 @@ _OPTIONS = (
         "'{\"no_livekit_ready\": true}': your tests against a server broken that way",
         env="ESTUARY_FAKE_MISBEHAVE",
     ),
+    _Option(
+        "--estuary-client",
+        "estuary_client",
+        "the client the client cases (SEL, ERR, LIFE) drive: 'ours' (pytest_estuary.client), 'estuary-sdk' "
+        "(the official Python SDK) or 'cmd:<command line>' (any client behind a JSON-lines shim)",
+        env="ESTUARY_CLIENT",
+        default="ours",
+    ),
     _Option("--livekit-url", "livekit_url", "URL of an external LiveKit server for the fake server", env="LIVEKIT_URL"),
     _Option("--livekit-api-key", "livekit_api_key", "API key of that LiveKit server", env="LIVEKIT_API_KEY"),
     _Option(
@@ -139,6 +147,7 @@ class EstuarySettings:
     livekit_api_secret: str | None = field(default=None, repr=False)
     livekit_server_bin: str | None = None
     fake_misbehave: dict[str, Any] = field(default_factory=dict)
+    client: str = "ours"
 
     @property
     def mode(self) -> Mode:
@@ -184,6 +193,7 @@ class EstuarySettings:
             livekit_api_secret=_str(raw["livekit_api_secret"]),
             livekit_server_bin=_str(raw["livekit_server_bin"]),
             fake_misbehave=_json_object("--estuary-fake-misbehave", _str(raw["estuary_fake_misbehave"])),
+            client=_str(raw["estuary_client"]) or "ours",
         )
         settings.validate()
         return settings
@@ -202,6 +212,12 @@ class EstuarySettings:
             raise pytest.UsageError(
                 f"--estuary-url must start with http://, https://, ws:// or wss://, got {redact_url(self.url)!r}"
             )
+        from pytest_estuary.clients.registry import resolve_client
+
+        try:
+            resolve_client(self.client)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
         if self.livekit_url and not (self.livekit_api_key and self.livekit_api_secret):
             raise pytest.UsageError(
                 "--livekit-url (or LIVEKIT_URL) needs --livekit-api-key and --livekit-api-secret "

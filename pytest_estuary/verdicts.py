@@ -19,6 +19,8 @@ from typing import Literal
 
 import pytest
 
+from pytest_estuary.clients.interface import ClientFailure
+
 __all__ = [
     "EXECUTED",
     "VERDICT_ORDER",
@@ -82,6 +84,8 @@ def is_protocol_observation(exc: BaseException) -> bool:
     """
     if isinstance(exc, (AssertionError, TimeoutError, OSError, Blocked)):
         return True
+    if isinstance(exc, ClientFailure):  # what a client under test reported, or raised instead
+        return exc.code != "INVALID_ARGUMENT"
     if any(cls.__name__ == "EstuaryError" for cls in type(exc).__mro__):
         # Our client's documented errors say what the server did; a bad argument is the caller's.
         return getattr(getattr(exc, "code", None), "value", None) != "INVALID_ARGUMENT"

@@ -1,7 +1,7 @@
 """The client-under-test interface: what the client cases (SEL, ERR, LIFE) drive, for any client.
 
 An adapter turns one client implementation into a :class:`ClientUnderTest`: it is built from
-:class:`ClientSettings`, exposes the six actions of protocol.md §6–8 plus ``say`` (speech into its
+:class:`ClientSettings`, exposes the six actions of protocol.md §6-8 plus ``say`` (speech into its
 microphone) and ``state``, records the client's app events as ``(name, payload dict)`` and raises
 :class:`ClientFailure` — this project's error code beside the client's own raw error — when an
 action fails. Everything here is JSON-able, so an adapter may live in another process
@@ -121,7 +121,15 @@ class ClientState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ClientState:
-        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+        tasks = data.get("tasks")
+        return cls(
+            transport=data.get("transport"),
+            room=data.get("room"),
+            voice_active=bool(data.get("voice_active")),
+            muted=bool(data.get("muted")),
+            input_open=bool(data.get("input_open")),
+            tasks=int(tasks) if tasks is not None else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,8 @@ class ClientFailure(Exception):
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ClientFailure:
-        return cls(data.get("code"), str(data.get("message", "")), raw=str(data.get("raw", "?")), cause=data.get("cause"))
+        message = str(data.get("message", ""))
+        return cls(data.get("code"), message, raw=str(data.get("raw", "?")), cause=data.get("cause"))
 
 
 class Unsupported(Exception):

@@ -43,8 +43,8 @@ class InProcessClients(ClientKind):
 
     def info(self) -> ClientInfo:
         if self.option == "ours":
-            from pytest_estuary.clients.ours import CAPABILITIES
             from pytest_estuary import __version__
+            from pytest_estuary.clients.ours import CAPABILITIES
 
             return ClientInfo("pytest-estuary", __version__, CAPABILITIES)
         from pytest_estuary.clients.estuary_sdk import CAPABILITIES as SDK_CAPABILITIES
