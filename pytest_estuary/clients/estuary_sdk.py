@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -58,6 +59,18 @@ BLOCK_SECONDS = 0.02  # the SDK's recorder and player both use 20 ms device bloc
 MAX_LAG_SECONDS = 0.2  # a device thread further behind than this drops the backlog (a real device overruns)
 
 log = logging.getLogger(__name__)
+_JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]+")  # livekit.rtc quotes a refused token whole in its error
+
+
+def _redacted(text: str) -> str:
+    return _JWT.sub("<JWT redacted>", text)
+
+
+def _failure(exc: Exception) -> ClientFailure:
+    """What the SDK raised, as ours (:func:`failure_from`), with any JWT cut out of the texts."""
+    failure = failure_from(exc)
+    cause = None if failure.cause is None else _redacted(failure.cause)
+    return ClientFailure(failure.code, _redacted(failure.message), raw=failure.raw, cause=cause)
 
 
 class PortAudioError(OSError):
@@ -244,7 +257,7 @@ class _Warnings(logging.Handler):
         self.client = client
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.client.record_warning(record.getMessage())
+        self.client.record_warning(_redacted(record.getMessage()))
 
 
 class EstuarySdkClient(ClientUnderTest):
@@ -281,7 +294,7 @@ class EstuarySdkClient(ClientUnderTest):
         try:
             await self.client.connect()
         except Exception as exc:
-            raise failure_from(exc) from exc
+            raise _failure(exc) from exc
 
     async def start_voice(self) -> str:
         """A fresh ``VoiceSession`` (continuous mode) with the synthetic recorder and player, as an app
@@ -305,7 +318,7 @@ class EstuarySdkClient(ClientUnderTest):
                 self.session = session  # voice started, the microphone failed: the SDK keeps voice running
             else:
                 await self._dispose_player(player)
-            raise failure_from(exc) from exc
+            raise _failure(exc) from exc
         self.session = session
         transport = transport_of(self.client)
         if transport is None:
@@ -323,29 +336,31 @@ class EstuarySdkClient(ClientUnderTest):
             else:
                 await self.client.stop_voice()
         except Exception as exc:
-            raise failure_from(exc) from exc
+            raise _failure(exc) from exc
 
     async def toggle_mute(self) -> bool:
         try:
             self.client.toggle_mute()
         except Exception as exc:
-            raise failure_from(exc) from exc
+            raise _failure(exc) from exc
         return bool(self.client.is_muted)
 
     async def send_text(self, text: str) -> None:
         try:
             self.client.send_text(text)
         except Exception as exc:
-            raise failure_from(exc) from exc
+            raise _failure(exc) from exc
 
     async def say(self, pcm16: bytes, sample_rate: int) -> None:
         self.speech.add(audio.from_bytes(pcm16), sample_rate)
 
     async def state(self) -> ClientState:
+        active = bool(self.client.is_voice_active)
         return ClientState(
-            transport=transport_of(self.client),
+            # after a failed start the SDK keeps the dead manager in client._voice: not a transport in use
+            transport=transport_of(self.client) if active else None,
             room=_room_of(self.client),
-            voice_active=bool(self.client.is_voice_active),
+            voice_active=active,
             muted=bool(self.client.is_muted),
             input_open=any(recorder.is_open for recorder in self._recorders),
             tasks=len(asyncio.all_tasks()),
@@ -358,7 +373,7 @@ class EstuarySdkClient(ClientUnderTest):
         try:
             await self.client.disconnect()
         except Exception as exc:
-            raise failure_from(exc) from exc
+            raise _failure(exc) from exc
         finally:
             await self._end_session()
 

@@ -123,6 +123,10 @@ async def test_livekit_voice_hears_say(estuary_server: FakeEstuaryServer, make_s
     await client.say(SPEECH.tobytes(), 48000)
     heard = await client.wait_for("stt_response", is_final, timeout=15, include_past=True)
     assert heard["text"]
+    with pytest.raises(ClientFailure) as failure:  # livekit 1.2.1's LocalParticipant has no set_microphone_enabled
+        await client.toggle_mute()
+    assert failure.value.code is None and failure.value.raw == "builtins.AttributeError"
+    assert (await client.state()).muted  # flipped before the call that raised
     await client.stop_voice()
     state = await client.state()
     assert not state.voice_active and not state.input_open and state.transport is None
@@ -144,3 +148,21 @@ async def test_unavailable_microphone_leaves_voice_running(
     assert state.voice_active and not state.input_open
     await client.stop_voice()
     assert not (await client.state()).voice_active
+
+
+async def test_room_connect_failure_is_a_raw_livekit_error(
+    estuary_server: FakeEstuaryServer, make_sdk: MakeSdk
+) -> None:
+    """A rejected token: livekit.rtc's ConnectError escapes as is (no CONNECTION_FAILED), its message the
+    SFU's reason with the JWT cut out; nothing stays active and the next start succeeds."""
+    client = make_sdk(voice_transport="livekit")
+    estuary_server.misbehave(player_id=client.player_id, token_wrong_secret=True)
+    await client.connect()
+    with pytest.raises(ClientFailure) as failure:
+        await client.start_voice()
+    assert failure.value.code is None and failure.value.raw == "livekit.rtc.room.ConnectError"
+    assert "401" in failure.value.message and "eyJ" not in failure.value.message
+    state = await client.state()
+    assert (state.transport, state.room, state.voice_active, state.input_open) == (None, None, False, False)
+    estuary_server.misbehave(player_id=client.player_id, token_wrong_secret=False)
+    assert await client.start_voice() == "livekit"
