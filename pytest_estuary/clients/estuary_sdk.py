@@ -384,6 +384,10 @@ class EstuarySdkClient(ClientUnderTest):
             except Exception:
                 log.debug("the SDK's disconnect failed during aclose", exc_info=True)
             await self._end_session()
+            # a refused connect leaves engine.io's aiohttp session open; the SDK's disconnect skips it
+            http = getattr(getattr(self.client._socket.sio, "eio", None), "http", None)
+            if http is not None and not http.closed:
+                await http.close()
             for recorder in self._recorders:
                 await recorder.stop()
             for player in self._players:

@@ -79,6 +79,22 @@ async def test_errors_before_connect_keep_the_sdk_error(make_sdk: MakeSdk) -> No
     assert (state.transport, state.voice_active, state.input_open) == (None, False, False)
 
 
+async def test_refused_connect_is_connection_failed_and_aclose_releases_it() -> None:
+    """Nothing listens: CONNECTION_FAILED with the cause kept; aclose closes the HTTP session the SDK leaves."""
+    client = EstuarySdkClient(
+        ClientSettings(server_url="http://127.0.0.1:9", api_key="k", character_id="c", player_id="p")
+    )
+    try:
+        with pytest.raises(ClientFailure) as failure:
+            await client.connect()
+        assert failure.value.code == "CONNECTION_FAILED" and failure.value.raw == SDK_ERROR
+        assert failure.value.cause is not None
+    finally:
+        await client.aclose()
+    http = client.client._socket.sio.eio.http
+    assert http is None or http.closed
+
+
 async def test_connect_and_text_round_trip(make_sdk: MakeSdk) -> None:
     client = make_sdk()
     await client.connect()
