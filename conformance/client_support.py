@@ -4,12 +4,13 @@ a step."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from pytest_estuary.clients import ClientFailure, ClientUnderTest
 from pytest_estuary.verdicts import Blocked
 
-__all__ = ["HANDSHAKE", "broken_step", "started"]
+__all__ = ["HANDSHAKE", "broken_step", "failure_of", "started"]
 
 HANDSHAKE = ("LK-1", "LK-2", "LK-5")  # the LiveKit start's server steps in order: token, room, ready
 
@@ -57,3 +58,13 @@ async def started(server: Any, client: ClientUnderTest, transport: str | None = 
         if step is None:
             raise
         raise Blocked(step, "voice start", str(exc)) from exc
+
+
+async def failure_of(action: Awaitable[Any], expected: str, doing: str) -> ClientFailure:
+    """The :class:`ClientFailure` that ``action`` must end in; an AssertionError saying what the
+    client did instead when it succeeds."""
+    try:
+        result = await action
+    except ClientFailure as failure:
+        return failure
+    raise AssertionError(f"Expected: {expected} from {doing}\nActual:   it succeeded (returned {result!r})")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from conformance.checks import Stopwatch, expect
-from conformance.client_support import HANDSHAKE, broken_step, started
+from conformance.client_support import HANDSHAKE, broken_step, failure_of, started
 from conformance.factories import SteppedTestedClients
 from conformance.livekit_rooms import wait_until_gone
 from pytest_estuary.clients import ClientFailure, ClientUnderTest
@@ -31,9 +31,7 @@ async def start_failure(
     BLOCKED by that step.
     """
     watch = Stopwatch()
-    with pytest.raises(ClientFailure) as failure:
-        await client.start_voice()
-    error = failure.value
+    error = await failure_of(client.start_voice(), code or "an error", "start_voice()")
     if at is not None:
         reached = broken_step(server, client.player_id, "livekit")
         earlier = reached is not None and HANDSHAKE.index(reached) < HANDSHAKE.index(at)
@@ -133,23 +131,19 @@ async def test_err_5_message_has_the_reason_and_cause_is_kept(
 async def test_err_6_auth_failed_and_misuse_codes(estuary_server: Any, tested_client: SteppedTestedClients) -> None:
     """AUTH_FAILED on auth_error; NOT_CONNECTED before connect; VOICE_ALREADY_ACTIVE / VOICE_NOT_ACTIVE on misuse."""
     idle = await tested_client(connect=False)
-    for call in (idle.start_voice(), idle.send_text("hi")):
-        with pytest.raises(ClientFailure) as not_connected:
-            await call
-        expect(not_connected.value.code == "NOT_CONNECTED", expected="NOT_CONNECTED", actual=not_connected.value)
+    for call, doing in ((idle.start_voice(), "start_voice()"), (idle.send_text("hi"), "send_text()")):
+        failure = await failure_of(call, "NOT_CONNECTED", f"{doing} before connect()")
+        expect(failure.code == "NOT_CONNECTED", expected=f"NOT_CONNECTED from {doing} before connect()", actual=failure)
     client = await tested_client(voice_transport="websocket")
-    with pytest.raises(ClientFailure) as not_active:
-        await client.stop_voice()
-    expect(not_active.value.code == "VOICE_NOT_ACTIVE", expected="VOICE_NOT_ACTIVE", actual=not_active.value)
+    failure = await failure_of(client.stop_voice(), "VOICE_NOT_ACTIVE", "stop_voice() with no voice")
+    expect(failure.code == "VOICE_NOT_ACTIVE", expected="VOICE_NOT_ACTIVE from stop_voice()", actual=failure)
     await started(estuary_server, client)
-    with pytest.raises(ClientFailure) as already:
-        await client.start_voice()
-    expect(already.value.code == "VOICE_ALREADY_ACTIVE", expected="VOICE_ALREADY_ACTIVE", actual=already.value)
+    failure = await failure_of(client.start_voice(), "VOICE_ALREADY_ACTIVE", "a second start_voice()")
+    expect(failure.code == "VOICE_ALREADY_ACTIVE", expected="VOICE_ALREADY_ACTIVE", actual=failure)
     estuary_server.misbehave(auth_always_fails=True)
     refusing = await tested_client(connect=False)  # its connect is this case's own observation
-    with pytest.raises(ClientFailure) as refused:
-        await refusing.connect()
-    expect(refused.value.code == "AUTH_FAILED", expected="AUTH_FAILED", actual=refused.value)
+    failure = await failure_of(refusing.connect(), "AUTH_FAILED", "connect() answered with auth_error")
+    expect(failure.code == "AUTH_FAILED", expected="AUTH_FAILED", actual=failure)
 
 
 @pytest.mark.estuary_case("ERR-7", "MUST")

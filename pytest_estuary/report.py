@@ -28,6 +28,8 @@ __all__ = [
     "CaseResult",
     "ConformanceReport",
     "Verdict",
+    "case_sort_key",
+    "table_cell",
 ]
 
 # 2: BLOCKED (with blocked_by), ERROR for harness exceptions, the preflight, the empty-run gate.
@@ -162,7 +164,7 @@ class ConformanceReport:
         return counts
 
     def sorted_cases(self) -> list[CaseResult]:
-        return sorted(self.cases.values(), key=lambda c: (_case_sort_key(c.id), c.nodeid))
+        return sorted(self.cases.values(), key=lambda c: (case_sort_key(c.id), c.nodeid))
 
     def top_problems(self) -> list[CaseResult]:
         """The cases a reader must look at first: errors, then MUST failures, then the rest."""
@@ -213,12 +215,12 @@ class ConformanceReport:
             lines.append("Look at these first:")
             lines.append("")
             for case in problems[:TOP_FAILURES]:
-                lines.append(f"- **{case.verdict} {case.id}** `{_test_name(case)}`: {_cell(case.summary, 300)}")
+                lines.append(f"- **{case.verdict} {case.id}** `{_test_name(case)}`: {table_cell(case.summary, 300)}")
             if len(problems) > TOP_FAILURES:
                 lines.append(f"- … and {len(problems) - TOP_FAILURES} more below")
             lines.append("")
         if self.preflight and self.preflight.get("ok"):
-            lines += [f"Preflight: {_cell(str(self.preflight.get('summary', 'ok')), 400)}", ""]
+            lines += [f"Preflight: {table_cell(str(self.preflight.get('summary', 'ok')), 400)}", ""]
         lines += [
             "Verdicts: PASS · FAIL (a MUST broken) · BLOCKED (a step of another requirement failed first; "
             "not counted against the case) · NON-STRICT (a SHOULD/INFO broken) · SKIPPED · "
@@ -230,7 +232,7 @@ class ConformanceReport:
         for case in self.sorted_cases():
             lines.append(
                 f"| {case.id} | {case.level} | {case.verdict} | {case.duration:.2f} | `{_test_name(case)}` "
-                f"| {_cell(case.requirement, 200)} | {_cell(case.summary, 160)} |"
+                f"| {table_cell(case.requirement, 200)} | {table_cell(case.summary, 160)} |"
             )
         details = [c for c in self.sorted_cases() if c.reason and c.verdict != "PASS" and c.verdict != "SKIPPED"]
         if details:
@@ -292,7 +294,7 @@ class ConformanceReport:
 _JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]+")
 
 
-def _cell(text: str, limit: int) -> str:
+def table_cell(text: str, limit: int) -> str:
     """Text fit for one Markdown table cell."""
     flat = " ".join(text.split()).replace("|", "\\|")
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -302,6 +304,6 @@ def _test_name(case: CaseResult) -> str:
     return case.nodeid.rsplit("::", 1)[-1]
 
 
-def _case_sort_key(case_id: str) -> tuple[str, int]:
+def case_sort_key(case_id: str) -> tuple[str, int]:
     prefix, _, number = case_id.partition("-")
     return (prefix, int(number) if number.isdigit() else 0)

@@ -154,6 +154,9 @@ class ClientFailure(Exception):
     def __str__(self) -> str:
         return f"{self.code or 'no error code'}: {self.message} (raised {self.raw})"
 
+    def __repr__(self) -> str:
+        return f"<{self}>"
+
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "raw": self.raw, "cause": self.cause}
 
