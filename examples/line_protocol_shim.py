@@ -9,10 +9,17 @@ from typing import Any
 from pytest_estuary.client import EstuaryClient, EstuaryError
 
 TIMEOUTS = ("token_timeout", "ready_timeout", "connect_timeout")
+EVENTS = ("connected", "disconnected", "stt_response", "bot_response", "livekit_connected", "livekit_disconnected",
+          "voice_timeout", "session_timeout")  # the app events, by this project's names
 
 
 def send(message: dict[str, Any]) -> None:
     print(json.dumps(message, default=str), flush=True)  # one line a message, flushed at once
+
+
+def event(name: str, payload: Any = None) -> None:  # livekit_connected's payload is the room's name
+    body = {"room": payload} if isinstance(payload, str) else dataclasses.asdict(payload) if payload else {}
+    send({"event": name, "payload": body})
 
 
 async def main() -> None:
@@ -26,8 +33,8 @@ async def main() -> None:
                 s = request["settings"]
                 client = EstuaryClient(s["server_url"], s["api_key"], s["character_id"], s["player_id"],
                                        voice_transport=s["voice_transport"], **{k: s[k] for k in TIMEOUTS})
-                for name in ("connected", "disconnected", "stt_response", "bot_response"):
-                    client.on(name, lambda p, name=name: send({"event": name, "payload": dataclasses.asdict(p)}))
+                for name in EVENTS:
+                    client.on(name, lambda *payload, name=name: event(name, *payload))
             elif op == "state":
                 reply["result"] = {"transport": client.transport, "room": client.room, "muted": client.is_muted,
                                    "voice_active": client.is_voice_active, "input_open": client.audio_input.is_open}
@@ -39,7 +46,8 @@ async def main() -> None:
             else:
                 reply = {"id": request["id"], "ok": False, "unsupported": f"this shim has no {op!r}"}
         except EstuaryError as exc:
-            error = {"code": exc.code.value, "message": str(exc), "raw": type(exc).__name__}
+            cause = exc.__cause__ and f"{type(exc.__cause__).__name__}: {exc.__cause__}"
+            error = {"code": exc.code.value, "message": str(exc), "raw": type(exc).__name__, "cause": cause}
             reply = {"id": request["id"], "ok": False, "error": error}
         send(reply)
     if client is not None:

@@ -278,6 +278,11 @@ class JsonLinesClient(ClientUnderTest):
     def pid(self) -> int:
         return self._shim.process.pid
 
+    @property
+    def returncode(self) -> int | None:
+        """The shim's exit status once it is gone (negative: killed by that signal)."""
+        return self._shim.process.returncode
+
     @classmethod
     async def start(cls, command: list[str], settings: ClientSettings) -> JsonLinesClient:
         """Spawn the shim, read its hello, and have it create the client from ``settings``.

@@ -3,6 +3,7 @@ livekit-server, the example shim, and shims that break the protocol (ShimError, 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import textwrap
@@ -141,14 +142,31 @@ async def test_livekit_voice_through_the_shim(start: Start) -> None:
     await client.say(SPEECH.tobytes(), 48000)
     said = await client.wait_for("stt_response", final, timeout=15, include_past=True)
     assert said["text"] == "utterance 1"
-    await client.stop_voice()
+    # no stop_voice, no disconnect: at EOF the shim releases the room itself and exits, unkilled
+    began = time.monotonic()
+    await client.aclose()
+    assert client.returncode == 0 and time.monotonic() - began < json_lines.CLOSE_TIMEOUT
+
+
+async def test_a_cancelled_request_leaves_the_shim_usable(start: Start) -> None:
+    client = await start(voice_transport="livekit")
+    await client.connect()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(client.start_voice(), 0.01)  # the shim is told; its late reply is ignored
+    state = await client.state()
+    assert state.tasks is not None
+    await client.disconnect()
 
 
 async def test_livekit_library_missing_and_broken(start: Start) -> None:
     missing = await start(voice_transport="auto", livekit_library="missing")
+    fallback = await start(voice_transport="livekit", livekit_library="missing")
     broken = await start(voice_transport="livekit", livekit_library="broken")
     await missing.connect()
     assert await missing.start_voice() == "websocket"  # SEL-1: no library, "auto" picks WebSocket
+    await fallback.connect()
+    assert await fallback.start_voice() == "websocket"  # SEL-2: warns, falls back
+    assert fallback.warnings and not missing.warnings, (fallback.warnings, missing.warnings)
     await broken.connect()
     with pytest.raises(ClientFailure) as failure:
         await broken.start_voice()
@@ -247,3 +265,16 @@ async def test_probe_names_the_client_or_says_why_not() -> None:
     with pytest.raises(ShimError, match="not JSON"):
         probe(shim("print('hi')"))
     assert children() <= before
+
+
+async def test_only_protocol_lines_reach_the_shims_stdout() -> None:
+    body = """
+        import os, sys
+        from pytest_estuary.clients.shim import _Output
+        output = _Output()
+        print("a print")
+        os.write(1, b"a native library writing to fd 1\\n")
+        output.send({"hello": {"name": "quiet", "version": "1", "capabilities": [], "protocol": 1}})
+        sys.stdin.read()
+    """
+    assert probe(shim(body)).name == "quiet"
