@@ -57,6 +57,8 @@ CAPABILITIES = frozenset({"livekit_library", "unavailable_microphone", "task_cou
 SDK_LOGGER = "estuary_sdk"  # the only logger the SDK writes to
 BLOCK_SECONDS = 0.02  # the SDK's recorder and player both use 20 ms device blocks
 MAX_LAG_SECONDS = 0.2  # a device thread further behind than this drops the backlog (a real device overruns)
+EMIT_FLUSH_SECONDS = 1.0  # how long an action waits for the events it queued to be written
+_EMIT_TASK = "emit_event.<locals>._emit"  # the coroutine SocketManager.emit_event schedules (0.8.0)
 
 log = logging.getLogger(__name__)
 _JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]+")  # livekit.rtc quotes a refused token whole in its error
@@ -221,6 +223,14 @@ class _SinkPlayer(AudioPlayer):  # type: ignore[misc]  # the SDK is untyped
             self._stream.start()
 
 
+async def _sdk_emits_written(timeout: float = EMIT_FLUSH_SECONDS) -> None:
+    """Wait (bounded) for the SDK's fire-and-forget emits queued so far: ``SocketManager.emit_event``
+    returns before the event is written, so an action would otherwise return before its event left."""
+    pending = [task for task in asyncio.all_tasks() if _EMIT_TASK in getattr(task.get_coro(), "__qualname__", "")]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
 def transport_of(client: Any) -> str | None:
     """The transport of the SDK client's voice manager ("livekit"/"websocket"), None without one.
 
@@ -337,6 +347,7 @@ class EstuarySdkClient(ClientUnderTest):
                 await self.client.stop_voice()
         except Exception as exc:
             raise _failure(exc) from exc
+        await _sdk_emits_written()
 
     async def toggle_mute(self) -> bool:
         try:
@@ -350,6 +361,7 @@ class EstuarySdkClient(ClientUnderTest):
             self.client.send_text(text)
         except Exception as exc:
             raise _failure(exc) from exc
+        await _sdk_emits_written()
 
     async def say(self, pcm16: bytes, sample_rate: int) -> None:
         self.speech.add(audio.from_bytes(pcm16), sample_rate)
