@@ -17,6 +17,11 @@ Settings the SDK has no setting for, so they are ignored (never Unsupported):
 
 ``reconnect`` is ``EstuaryConfig.auto_reconnect``. The SDK exposes neither the transport in use nor
 the room: both are read from its voice manager (a private attribute), see :func:`transport_of`.
+
+What the adapter adds, as an app would: ``stop_voice``/``send_text`` return once the SDK's
+fire-and-forget emits are written (bounded); a new ``start_voice`` first stops a VoiceSession whose
+voice the SDK itself dropped (voice_timeout, session_timeout). Warnings are the ``estuary_sdk``
+logger's lines: module-wide, so two SDK clients in one process see each other's.
 """
 
 from __future__ import annotations
