@@ -168,9 +168,10 @@ class _Shim:
         self.process.stdin.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
         await self.process.stdin.drain()
 
-    async def close(self, grace: float = CLOSE_TIMEOUT) -> None:
-        """Close stdin, wait up to ``grace`` seconds for the exit, then kill its process group (a shim
-        that already broke the protocol gets no grace)."""
+    async def close(self, grace: float | None = None) -> None:
+        """Close stdin, wait up to ``grace`` seconds (CLOSE_TIMEOUT) for the exit, then kill its process
+        group (a shim that already broke the protocol gets no grace)."""
+        grace = CLOSE_TIMEOUT if grace is None else grace
         process = self.process
         if self.closed:
             return
@@ -471,7 +472,7 @@ class JsonLinesClient(ClientUnderTest):
         finally:
             if raised is None and self._failure is not None and not self._failure_raised:
                 raised = self._failure
-            await self._shim.close(grace=0 if self._failure is not None else CLOSE_TIMEOUT)
+            await self._shim.close(grace=0 if self._failure is not None else None)
             if self._reader is not None:
                 self._reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

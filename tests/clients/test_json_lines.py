@@ -278,3 +278,43 @@ async def test_only_protocol_lines_reach_the_shims_stdout() -> None:
         sys.stdin.read()
     """
     assert probe(shim(body)).name == "quiet"
+
+
+EARLY_LOG = 'import json\nprint(json.dumps({"log": {"level": "WARNING", "message": "early"}}))\n'
+SCRIPTED = EARLY_LOG + HELLO + textwrap.dedent(
+    """
+    def out(message):
+        print(json.dumps(message), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["op"] == "create":
+            out({"log": {"level": "info", "message": "not a warning"}})
+            out({"event": "connected", "payload": {"session": "s-1"}})
+            out({"id": request["id"], "ok": True, "result": None})
+        else:
+            out({"log": {"level": "error", "message": "asked for " + request["op"]}})
+            out({"id": request["id"], "ok": False, "unsupported": "nothing but create"})
+    """
+)
+
+
+async def test_logs_events_and_unsupported_from_a_scripted_shim(start: Start) -> None:
+    client = await start(shim(SCRIPTED))
+    assert client.seen("connected") == [{"session": "s-1"}]
+    with pytest.raises(Unsupported, match="cannot connect: nothing but create"):
+        await client.connect()
+    assert client.warnings == ["early", "asked for connect"]
+    await client.aclose()  # its disconnect is unsupported too: closing stdin is enough
+    assert client.returncode == 0
+
+
+async def test_a_shim_ignoring_eof_is_killed(
+    start: Start, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(json_lines, "CLOSE_TIMEOUT", 0.5)
+    body = SCRIPTED + "import time\ntime.sleep(60)\n"
+    client = await start(shim(body))
+    began = time.monotonic()
+    await client.aclose()
+    assert client.returncode == -9 and time.monotonic() - began < 2
+    assert "did not exit within 0.5 s of stdin's EOF; killing it" in caplog.text
