@@ -20,7 +20,7 @@ import pytest_asyncio
 from fake_server import FakeEstuaryServer
 from pytest_estuary import audio
 from pytest_estuary.clients import json_lines
-from pytest_estuary.clients.interface import ClientFailure, ClientSettings, Unsupported
+from pytest_estuary.clients.interface import LIVEKIT_LIBRARY_ENV, ClientFailure, ClientSettings, Unsupported
 from pytest_estuary.clients.json_lines import JsonLinesClient, ShimError, probe
 from pytest_estuary.targets import EstuaryTarget
 
@@ -318,3 +318,12 @@ async def test_a_shim_ignoring_eof_is_killed(
     await client.aclose()
     assert client.returncode == -9 and time.monotonic() - began < 2
     assert "did not exit within 0.5 s of stdin's EOF; killing it" in caplog.text
+
+
+async def test_an_inherited_library_setting_does_not_reach_a_present_client(
+    start: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(LIVEKIT_LIBRARY_ENV, "broken")  # the shim refuses a create that disagrees with it
+    client = await start(voice_transport="livekit")
+    await client.connect()
+    assert await client.start_voice() == "livekit"
