@@ -12,7 +12,7 @@ from conformance.client_support import started
 from conformance.factories import SteppedTestedClients
 from conformance.livekit_rooms import wait_until_gone
 from pytest_estuary import audio
-from pytest_estuary.clients import ClientUnderTest
+from pytest_estuary.clients import ClientState, ClientUnderTest
 from pytest_estuary.livekit_server import LiveKitCredentials
 from pytest_estuary.verdicts import step
 from pytest_estuary.waiting import never_within, wait_until
@@ -25,6 +25,7 @@ LEAVE_BOUND = 5.0  # LK-9: the room ends within 5 s
 DUPLICATE_WINDOW = 1.0  # a duplicate disconnect event would come from the same teardown, within ms
 RECONNECT_WATCH = 2.0  # the first three reconnect delays (0.25 + 0.5 + 1 s) and more
 SPEECH_RATE = 48000
+SENT_BOUND = 1.0  # an event emitted before stop_voice() returned reaches the server over loopback within ms
 
 
 def final(payload: dict[str, Any]) -> bool:
@@ -55,9 +56,10 @@ async def test_life_1_muted_microphone_reaches_no_one(estuary_server: Any, teste
     )
     unmuted = await client.toggle_mute()
     expect(unmuted is False, expected="unmuted", actual=unmuted)
+    mark = len(client.events)
     await speak(client)
     with step("LK-7", "a transcript of speech on the microphone"):  # the server has to hear at all
-        await client.wait_for("stt_response", final, timeout=10)
+        await client.wait_for("stt_response", final, timeout=10, after=mark)
 
 
 @pytest.mark.estuary_case("LIFE-2", "MUST")
@@ -70,8 +72,13 @@ async def test_life_2_stop_voice_leaves_and_can_start_again(
     await started(estuary_server, client)
     await client.stop_voice()
     expected = "livekit_leave" if transport == "livekit" else "stop_voice"
-    sent = [e.name for e in estuary_server.events.find(direction="in")]
-    expect(expected in sent, expected=f"{expected} sent", actual=sent)
+    # A client may emit without waiting for the write (fire and forget): give the event a loopback moment.
+    await wait_until(
+        lambda: estuary_server.events.find(name=expected, direction="in"),
+        timeout=SENT_BOUND,
+        awaited=f"{expected} from the client",
+        seen=lambda: [e.name for e in estuary_server.events.find(direction="in")],
+    )
     state = await client.state()
     expect(state.transport is None and state.room is None, expected="no voice after stop", actual=state)
     expect(not state.input_open, expected="the audio input closed", actual=state)
@@ -125,11 +132,12 @@ async def test_life_4_transcripts_and_replies_reach_the_app_alike(
     """`stt_response` and `bot_response` reach the app the same way on both transports."""
     client = await tested_client(voice_transport=transport)
     await started(estuary_server, client)
+    mark = len(client.events)
     await speak(client)
     with step(TRANSCRIBES[transport], "a transcript of the speech"):
-        heard = await client.wait_for("stt_response", final, timeout=10)
+        heard = await client.wait_for("stt_response", final, timeout=10, after=mark)
     with step("TEXT-1", "a final bot_response"):
-        reply = await client.wait_for("bot_response", final, timeout=10)
+        reply = await client.wait_for("bot_response", final, timeout=10, after=mark)
     expect(isinstance(heard.get("text"), str) and heard["text"], expected="an stt_response with its text", actual=heard)
     expect(isinstance(reply.get("text"), str) and reply["text"], expected="a bot_response with its text", actual=reply)
 
@@ -142,13 +150,17 @@ async def test_life_5_voice_timeout_keeps_text(estuary_server: Any, tested_clien
     estuary_server.trigger_voice_timeout(player_id=client.player_id)
     await client.wait_for("voice_timeout", timeout=5, include_past=True)
 
-    async def released() -> bool:
-        return (await client.state()).transport is None
+    last: list[ClientState] = []
 
-    await wait_until(released, timeout=2.0, awaited="voice released")  # type: ignore[arg-type]
+    async def released() -> bool:
+        last[:] = [await client.state()]
+        return last[0].transport is None and not last[0].input_open  # released: no transport, no capture
+
+    await wait_until(released, timeout=2.0, awaited="voice released", seen=lambda: last)  # type: ignore[arg-type]
+    mark = len(client.events)
     await client.send_text("still there?")
     with step("TEXT-1", "a final bot_response"):
-        await client.wait_for("bot_response", final, timeout=5)
+        await client.wait_for("bot_response", final, timeout=5, after=mark)
 
 
 @pytest.mark.estuary_case("LIFE-5", "SHOULD")

@@ -97,6 +97,12 @@ async def test_sel_5_no_silent_switch_when_the_server_lacks_livekit(
 @pytest.mark.estuary_case("SEL-6", "SHOULD")
 async def test_sel_6_transport_in_use_is_observable(estuary_server: Any, tested_client: SteppedTestedClients) -> None:
     """The transport actually in use is observable on the client."""
+    info = tested_client.info
+    expect(
+        "observable_transport" in info.capabilities,
+        expected="the client tells the app which transport it uses",
+        actual=f"{info.name} {info.version} does not (its adapter declares no 'observable_transport')",
+    )
     client = await tested_client(voice_transport="websocket")
     before = (await client.state()).transport
     expect(before is None, expected="no transport before voice", actual=before)

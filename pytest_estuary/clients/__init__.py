@@ -15,6 +15,7 @@ from pytest_estuary.clients.interface import (
     ClientUnderTest,
     Unsupported,
 )
+from pytest_estuary.clients.json_lines import JsonLinesClient, ShimError, probe
 from pytest_estuary.clients.registry import BUILTIN_CLIENTS, ClientKind, resolve_client
 
 __all__ = [
@@ -29,6 +30,9 @@ __all__ = [
     "ClientSettings",
     "ClientState",
     "ClientUnderTest",
+    "JsonLinesClient",
+    "ShimError",
     "Unsupported",
+    "probe",
     "resolve_client",
 ]

@@ -56,6 +56,8 @@ CAPABILITIES = frozenset(
         "unavailable_microphone",  # a microphone that cannot be opened (ERR-4)
         "task_count",  # state() reports the client's running tasks (ERR-7)
         "reconnect_setting",  # automatic reconnect can be switched on (LIFE-5)
+        "observable_transport",  # the client itself tells the app its transport (SEL-6); without it the
+        # adapter may still learn the transport (to run the other cases) from the client's internals
     }
 )
 
@@ -236,10 +238,13 @@ class ClientUnderTest(ABC):
         *,
         timeout: float,
         include_past: bool = False,
+        after: int | None = None,
     ) -> dict[str, Any]:
-        """The payload of the next (or, with ``include_past``, any) ``name`` event that matches;
-        TimeoutError naming what was awaited and what came instead."""
-        start = 0 if include_past else len(self.events)
+        """The payload of the next ``name`` event that matches — next after ``after`` (an index into
+        :attr:`events` taken before the action that provokes it: an adapter in another process may
+        deliver the event before this wait starts), or any with ``include_past``; TimeoutError
+        naming what was awaited and what came instead."""
+        start = 0 if include_past else len(self.events) if after is None else after
         deadline = time.monotonic() + timeout
         while True:
             for event in self.events[start:]:

@@ -19,7 +19,10 @@ from pytest_estuary.clients.interface import (
 
 __all__ = ["CAPABILITIES", "OurClient", "failure_from", "jsonable"]
 
-CAPABILITIES = frozenset({"livekit_library", "unavailable_microphone", "task_count", "reconnect_setting"})
+CAPABILITIES = frozenset(
+    {"livekit_library", "unavailable_microphone", "task_count", "reconnect_setting", "observable_transport"}
+)
+SECRET_FIELDS = ("token", "key", "secret")  # an embedded LiveKit token must not reach a report
 
 
 def failure_from(exc: Exception) -> ClientFailure:
@@ -35,11 +38,20 @@ def failure_from(exc: Exception) -> ClientFailure:
 
 
 def jsonable(payload: Any) -> dict[str, Any]:
+    """An app event's payload as a JSON-able dict, secrets (tokens, keys) redacted at any depth."""
     if dataclasses.is_dataclass(payload) and not isinstance(payload, type):
-        return {key: value for key, value in dataclasses.asdict(payload).items() if _plain(value)}
+        payload = dataclasses.asdict(payload)
     if isinstance(payload, dict):
-        return {str(key): value for key, value in payload.items() if _plain(value)}
+        return {str(key): _redacted(str(key), value) for key, value in payload.items() if _plain(value)}
     return {} if payload is None else {"value": payload if _plain(payload) else repr(payload)}
+
+
+def _redacted(key: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        return jsonable(value)
+    if value and any(word in key.lower() for word in SECRET_FIELDS):
+        return "<redacted>"
+    return value
 
 
 def _plain(value: Any) -> bool:

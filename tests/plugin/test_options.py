@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 PASSING = """
@@ -108,6 +110,7 @@ def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
         "estuary_server": "embedded fake Estuary server",
         "estuary_target": "URL and credentials",
         "estuary_client": "factory",
+        "estuary_tested_client": "--estuary-client",
         "estuary_audio": "Audio helpers",
         "livekit_server": "running LiveKit server",
         "record_estuary_timing": "into the report",
@@ -132,3 +135,36 @@ def test_option_beats_ini_beats_environment(pytester: pytest.Pytester, monkeypat
         "-s", "--estuary-character-id", "from-option", "--estuary-timeout", "2.5"
     )
     from_option.stdout.fnmatch_lines(["*SETTINGS from-option player-from-env 2.5*"])
+
+
+def test_an_unknown_client_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("--estuary-client", "java-sdk")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--estuary-client 'java-sdk': expected one of ours, estuary-sdk, or 'cmd:<command*"])
+
+
+def test_a_shim_that_cannot_start_stops_the_run_at_once(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("--estuary-client", "cmd:/nonexistent/shim --flag", timeout=60)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    assert "--estuary-client 'cmd:/nonexistent/shim --flag'" in output and "/nonexistent/shim" in output
+    assert "1 passed" not in output
+
+
+def test_the_report_names_the_client_under_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.estuary_case("SEL-3", "MUST")
+        def test_case():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--estuary-report", "r.json", "--estuary-report-md", "r.md")
+    assert result.ret == 0
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["run"]["client"]["name"] == "pytest-estuary" and report["run"]["client"]["option"] == "ours"
+    assert "Client cases drove **pytest-estuary " in (pytester.path / "r.md").read_text()
