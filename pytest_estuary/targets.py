@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,7 +12,7 @@ from pytest_estuary.settings import redact_url
 if TYPE_CHECKING:
     from pytest_estuary.client import EstuaryClient
 
-__all__ = ["ClientFactory", "EstuaryTarget"]
+__all__ = ["ClientFactory", "EstuaryTarget", "close_all"]
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,17 @@ class ClientFactory:
 
     async def aclose(self) -> None:
         """Disconnect every client made here, the failing ones too; raises the first error after all."""
-        first_error: BaseException | None = None
-        while self.clients:
-            client = self.clients.pop()
-            try:
-                await client.disconnect()
-            except Exception as exc:
-                first_error = first_error or exc
-        if first_error is not None:
-            raise first_error
+        clients, self.clients = self.clients, []
+        await close_all([client.disconnect for client in reversed(clients)])
+
+
+async def close_all(closers: list[Callable[[], Awaitable[object]]]) -> None:
+    """Run every closer, the ones after a failing one too; raise the first error once all ran."""
+    first_error: BaseException | None = None
+    for close in closers:
+        try:
+            await close()
+        except Exception as exc:
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_estuary.clients.interface import ClientInfo, ClientSettings, ClientUnderTest, Unsupported
 from pytest_estuary.clients.registry import ClientKind
-from pytest_estuary.targets import EstuaryTarget
+from pytest_estuary.targets import EstuaryTarget, close_all
 
 __all__ = ["CLIENT_KIND_KEY", "TestedClients"]
 
@@ -59,11 +59,5 @@ class TestedClients:
 
     async def aclose(self) -> None:
         """Close every client made here, the failing ones too; raises the first error after all."""
-        first_error: BaseException | None = None
-        while self.clients:
-            try:
-                await self.clients.pop().aclose()
-            except Exception as exc:
-                first_error = first_error or exc
-        if first_error is not None:
-            raise first_error
+        clients, self.clients = self.clients, []
+        await close_all([client.aclose for client in reversed(clients)])

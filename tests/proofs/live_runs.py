@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from pytest_estuary.conformance_cli import CONFIG_FILE, suite_dir
+from pytest_estuary.livekit_server import LiveKitCredentials
 
-__all__ = ["SuiteRun", "run_suite", "verdict_sets"]
+__all__ = ["CLIENT_CASES", "SuiteRun", "livekit_env", "run_suite", "verdict_sets"]
+
+CONFORMANCE = Path(__file__).resolve().parents[2] / "conformance"
+# The client cases (SEL, ERR, LIFE): they drive a client against the embedded fake.
+CLIENT_CASES = [
+    str(CONFORMANCE / name) for name in ("test_transport_selection.py", "test_error_codes.py", "test_lifecycle.py")
+]
 
 
 @dataclass
@@ -66,6 +73,11 @@ def run_suite(
 
 
 CLI = "from pytest_estuary.conformance_cli import main; raise SystemExit(main())"  # estuary-conformance
+
+
+def livekit_env(creds: LiveKitCredentials) -> dict[str, str]:
+    """The environment that points a suite run's embedded fake at the session's LiveKit server."""
+    return {"LIVEKIT_URL": creds.url, "LIVEKIT_API_KEY": creds.api_key, "LIVEKIT_API_SECRET": creds.api_secret}
 
 
 def verdict_sets(run: SuiteRun) -> dict[str, set[str]]:

@@ -7,18 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
-from live_runs import SuiteRun, run_suite
+from live_runs import CLIENT_CASES, SuiteRun, livekit_env, run_suite
 
 from pytest_estuary.livekit_server import LiveKitCredentials
 
-CONFORMANCE = Path(__file__).resolve().parents[2] / "conformance"
-CLIENT_CASES = [
-    str(CONFORMANCE / name) for name in ("test_transport_selection.py", "test_error_codes.py", "test_lifecycle.py")
-]
 PARALLEL_RUNS = 3  # the runs mostly wait out timeouts
 
 # One setting per way a server step can break (silent, refused, wrong), each step once: the
@@ -37,11 +32,7 @@ BROKEN: dict[str, tuple[dict[str, Any], set[str]]] = {
 
 @pytest.fixture(scope="module")
 def runs(livekit_server: LiveKitCredentials, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SuiteRun]]:
-    env = {
-        "LIVEKIT_URL": livekit_server.url,
-        "LIVEKIT_API_KEY": livekit_server.api_key,
-        "LIVEKIT_API_SECRET": livekit_server.api_secret,
-    }
+    env = livekit_env(livekit_server)
 
     places = {name: tmp_path_factory.mktemp(name) for name in BROKEN}  # here: the factory is not thread-safe
 

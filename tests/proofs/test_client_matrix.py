@@ -14,14 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from live_runs import SuiteRun, run_suite
+from live_runs import CLIENT_CASES, SuiteRun, livekit_env, run_suite
 
 from pytest_estuary.livekit_server import LiveKitCredentials
 
-CONFORMANCE = Path(__file__).resolve().parents[2] / "conformance"
-CLIENT_CASES = [
-    str(CONFORMANCE / name) for name in ("test_transport_selection.py", "test_error_codes.py", "test_lifecycle.py")
-]
 SHIM = f"cmd:{sys.executable} -m pytest_estuary.clients.shim ours"
 CLIENTS = {"ours": "ours", "shim": SHIM, "sdk": "estuary-sdk"}
 
@@ -127,11 +123,7 @@ SDK_DEVIATIONS: dict[str, tuple[str, str, str]] = {
 
 @pytest.fixture(scope="module")
 def runs(livekit_server: LiveKitCredentials, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SuiteRun]]:
-    env = {
-        "LIVEKIT_URL": livekit_server.url,
-        "LIVEKIT_API_KEY": livekit_server.api_key,
-        "LIVEKIT_API_SECRET": livekit_server.api_secret,
-    }
+    env = livekit_env(livekit_server)
     places = {name: tmp_path_factory.mktemp(name) for name in CLIENTS}
 
     def one(name: str) -> SuiteRun:
