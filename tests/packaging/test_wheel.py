@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "test_voice_app.py"
+SHIM = ROOT / "examples" / "line_protocol_shim.py"
 EXAMPLE_TESTS = len(re.findall(r"^(?:async )?def test_", EXAMPLE.read_text(), re.MULTILINE))
 WRONG_KEY_BOUND = 15.0  # design.md: a target that cannot be tested ends the run within 15 s
 
@@ -54,12 +55,13 @@ def test_the_wheel_carries_what_the_package_reads_at_run_time(built: Built) -> N
     assert "License-Expression: MIT" in metadata
     for script in (
         "estuary-conformance =",
+        "estuary-matrix =",
         "estuary-livekit =",
         "estuary-fake-server =",
         "estuary = pytest_estuary.plugin",
     ):
         assert script in entry_points, entry_points
-    assert "html" in metadata.split("Provides-Extra:", 1)[1]
+    assert "Provides-Extra: html" in metadata and "Provides-Extra: estuary-sdk" in metadata
 
 
 def test_the_sdist_carries_the_example_and_the_set_up_files(built: Built) -> None:
@@ -169,6 +171,26 @@ def test_estuary_conformance_passes_a_good_server(
     assert data["summary"]["gate"] == "pass"
     assert any(c["verdict"] == "PASS" for c in data["cases"])
     assert fake_from_venv["api_key"] not in report.read_text()
+
+
+def test_a_projects_own_client_shim_is_tested_and_gets_its_matrix_column(installed: Venv, project: Path) -> None:
+    """A user's shim (the README's example, copied into the project) drives client cases from the
+    wheel, and estuary-matrix merges the report it wrote."""
+    (project / "my_shim.py").write_text(SHIM.read_text())
+    command = [
+        "estuary-conformance", "-q", "-k", "test_sel_3 or test_err_6", "--estuary-client", "cmd:python my_shim.py",
+        "--estuary-report", "shim.json",
+    ]  # fmt: skip
+    result = installed.run(command, project, timeout=300)
+    assert result.code == 0, result.output[-4000:]
+    report = json.loads((project / "shim.json").read_text())
+    assert report["run"]["client"] == {
+        "option": "cmd:python my_shim.py", "name": "example-shim", "version": "0.1", "capabilities": []
+    }  # fmt: skip
+    assert {c["id"]: c["verdict"] for c in report["cases"]} == {"SEL-3": "PASS", "ERR-6": "PASS"}
+    merged = installed.run(["estuary-matrix", "shim.json", "--markdown", "matrix.md"], project, timeout=60)
+    assert merged.code == 0, merged.output
+    assert "| example-shim 0.1 | **PASS** |" in (project / "matrix.md").read_text()
 
 
 def test_estuary_conformance_stops_fast_on_a_wrong_key(
