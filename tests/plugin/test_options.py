@@ -94,7 +94,7 @@ def test_header_shows_mode_target_and_livekit_source_without_secrets(
     result.stdout.fnmatch_lines(
         [
             "estuary: mode=live, target=https://staging.example.invalid/socket, "
-            "livekit=the live server's (from its livekit_token replies)"
+            "livekit=the live server's (from its livekit_token replies), client=ours"
         ]
     )
     output = result.stdout.str() + result.stderr.str()
