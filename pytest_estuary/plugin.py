@@ -97,7 +97,9 @@ def _check_fake_misbehaviour(settings: dict[str, object]) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     settings = config.stash[SETTINGS_KEY]
     target = redact_url(settings.url) if settings.live else "embedded fake server"
-    return f"estuary: mode={settings.mode}, target={target}, livekit={settings.livekit_source}, client={settings.client}"
+    return (
+        f"estuary: mode={settings.mode}, target={target}, livekit={settings.livekit_source}, client={settings.client}"
+    )
 
 
 def case_marker(item: pytest.Item) -> tuple[str, str] | None:
