@@ -78,6 +78,8 @@ def render(cases: list[Case]) -> str:
         "",
         "Generated from the code by `python -m conformance.catalogue`; do not edit by hand.",
         "`fake only` cases need the embedded fake server's controls and are skipped with `--estuary-live`.",
+        "The SEL, ERR and LIFE cases test a client, the one `--estuary-client` names (default: this project's",
+        "own), against the embedded fake; every other case tests the server.",
         "",
         "| ID | Level | Runs against | Module | Test | Requirement |",
         "|---|---|---|---|---|---|",
