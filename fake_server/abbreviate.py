@@ -8,9 +8,10 @@ and nesting stops at ``DEPTH``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["abbreviate", "approx_size", "short_name", "summarise"]
+__all__ = ["NotDecoded", "abbreviate", "approx_size", "short_name", "summarise"]
 
 LONG = 1024  # a LiveKit JWT (~600 characters) stays whole; audio chunks do not
 ITEMS = 32
@@ -18,6 +19,16 @@ DEPTH = 6
 NODES = 256
 KEY_LONG = 64
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
+@dataclass(frozen=True)
+class NotDecoded:
+    """The payload of a packet the server did not decode (too large for who sent it): only its size."""
+
+    size: int
+
+    def __str__(self) -> str:
+        return f"<not decoded, {self.size}-byte packet>"
 
 
 def _string(text: str) -> str:
@@ -48,6 +59,8 @@ def abbreviate(value: Any) -> Any:
         budget[0] -= 1
         if item is None or isinstance(item, (bool, int, float)):
             return item
+        if isinstance(item, NotDecoded):
+            return str(item)
         if isinstance(item, str):
             return _string(item)
         if budget[0] <= 0 or depth >= DEPTH or not isinstance(item, (dict, list, tuple)):
@@ -100,6 +113,8 @@ def summarise(value: Any) -> str:
     """One line for a payload that is not kept (an unknown event, or one before authentication)."""
     if value is None:
         return "<no argument>"
+    if isinstance(value, NotDecoded):
+        return str(value)
     if isinstance(value, dict):
         keys = ", ".join(_string(str(k))[:32] for k in list(value)[:8])
         more = ", …" if len(value) > 8 else ""

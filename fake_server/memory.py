@@ -11,11 +11,13 @@ exists at its start, so there it takes a few).
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import gc
 import logging
 import os
+import time
 from collections.abc import Callable
 
 __all__ = ["Reclaimer", "rss_bytes", "trimmer"]
@@ -42,6 +44,8 @@ def trimmer() -> Callable[[], None] | None:
 
 
 GROWTH = 16 * 2**20
+QUIET = 200  # frames since the last check (a second ago): a client streaming voice sends ~50 a second
+MAX_DEFER = 30.0  # seconds a due reclaim waits for the server to stop being busy
 FOLLOW_UPS = 3
 
 
@@ -55,29 +59,47 @@ def rss_bytes() -> int:
 
 
 class Reclaimer:
-    """Call :meth:`check` now and then (every few seconds). Once the RSS has grown by ``GROWTH`` over
-    its low mark, it runs a full collection and returns free heap memory to the system, at this call
-    and the next ``FOLLOW_UPS`` ones: what a burst leaves behind is freed only as the burst ends."""
+    """Call :meth:`check` now and then (every second or so) with a count of the work done so far
+    (frames received) and whether the server is still busy with something that may end soon (e.g.
+    sockets waiting out their auth deadline). Once the RSS has grown by ``GROWTH`` over its low mark,
+    the first check that finds the server quiet (less than ``QUIET`` units of work since the last
+    check, and not busy, or busy for ``MAX_DEFER`` seconds already) runs a full collection and returns
+    free heap memory to the system; the next ``FOLLOW_UPS`` quiet checks return what was freed since.
+    Never in the middle of a burst: a full collection there stops the event loop for tens of
+    milliseconds, for every client, and what a burst leaves behind is freed only as it ends."""
 
     def __init__(self) -> None:
         self.trim = trimmer()
         self.low = rss_bytes()
+        self.work = 0
         self.pending = 0
+        self.due_since = 0.0
         self.reclaims = 0
+        self.seconds = 0.0  # the event loop spent reclaiming, in all
 
-    def check(self) -> None:
+    async def check(self, work: int = 0, busy: bool = False) -> None:
         rss = rss_bytes()
         if not rss:
             return
+        quiet, self.work = work - self.work < QUIET, work
+        now = time.monotonic()
         if rss - self.low >= GROWTH:
+            if not self.pending:
+                self.due_since = now
             self.pending = 1 + FOLLOW_UPS
         if not self.pending:
             self.low = min(self.low, rss)
             return
+        if not quiet or (busy and now - self.due_since < MAX_DEFER):
+            return
+        started = time.perf_counter()
+        if self.pending > FOLLOW_UPS:
+            gc.collect()  # the burst's cycles (a failed decode's traceback holds its frame and payload)
         self.pending -= 1
-        gc.collect()
+        took = time.perf_counter() - started
         if self.trim is not None:
-            self.trim()
+            await asyncio.to_thread(self.trim)  # ctypes lets go of the GIL: the loop goes on meanwhile
         self.reclaims += 1
+        self.seconds += took
         self.low = rss_bytes() or rss
-        log.debug("reclaimed memory: RSS %.0f -> %.0f MB", rss / 2**20, self.low / 2**20)
+        log.debug("reclaimed memory (loop held %.0f ms): RSS %.0f -> %.0f MB", took * 1e3, rss >> 20, self.low >> 20)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fake_server.abbreviate import short_name
+from fake_server.abbreviate import NotDecoded, short_name
 from fake_server.auth import AuthError, check_auth
 from fake_server.engine import NAMESPACE, Engine
 from fake_server.livekit_voice import LiveKitVoice
@@ -27,7 +27,7 @@ __all__ = ["SdkNamespace"]
 log = logging.getLogger("fake_server.namespace")
 Handler = Callable[[Session, Any], Awaitable[None]]
 MAX_TEXT = 10_000
-NOISE_PER_SOCKET = 50
+NOISE_PER_SOCKET = 10
 NOT_LOGGED = f"this socket's unknown and unauthenticated events after its first {NOISE_PER_SOCKET} are not logged"
 
 
@@ -58,6 +58,7 @@ class SdkNamespace:
         sio.on("*", self.on_event, namespace=NAMESPACE)
         if isinstance(sio, GuardedServer):
             sio.unknown_event = self.on_event
+            sio.known_events = frozenset(self.handlers)
             sio.authenticated = self.authenticated_socket
             sio.overdue = self.on_auth_overdue
 
@@ -144,6 +145,9 @@ class SdkNamespace:
             return
         if len(args) > 1:
             await engine.error(session, f"{name}: expected at most one argument, got {len(args)}")
+            return
+        if args and isinstance(args[0], NotDecoded):  # fake_server.wire did not decode it: too large
+            await engine.error(session, f"{name}: a {args[0].size}-byte packet is too large for this event")
             return
         payload = args[0] if args else None
         if payload is not None and not isinstance(payload, dict):

@@ -41,7 +41,7 @@ T = TypeVar("T")
 CALL_TIMEOUT = 30.0
 WATCHDOG_PERIOD = 0.2
 AUTH_DEADLINE = 10.0
-TRIM_PERIOD = 5.0
+TRIM_PERIOD = 1.0  # a check reads /proc/self/statm; a reclaim happens only after a burst
 
 
 class FakeServerError(RuntimeError):
@@ -354,13 +354,19 @@ class FakeEstuaryServer:
 
     # -- memory -------------------------------------------------------------------------------
 
-    @staticmethod
-    async def _trim_memory() -> None:
+    async def _trim_memory(self) -> None:
         """Every ``TRIM_PERIOD``, give memory freed since a burst back to the system (fake_server.memory)."""
         reclaimer = Reclaimer()
+        sio = self.engine.sio
         while True:
             await asyncio.sleep(TRIM_PERIOD)
-            reclaimer.check()
+            try:
+                if isinstance(sio, GuardedServer):  # busy: sockets not authenticated yet (abusers, maybe)
+                    await reclaimer.check(sio.frames, busy=sio.unauthenticated > 0)
+                else:
+                    await reclaimer.check()
+            except Exception as exc:  # a failed check must not end the reclaims for good
+                log.warning("reclaiming memory failed: %s: %s", type(exc).__name__, exc)
 
     # -- idle timeouts ------------------------------------------------------------------------
 

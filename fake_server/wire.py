@@ -9,13 +9,20 @@
   at once (more are refused at the Engine.IO handshake, 401): sockets held open without
   authenticating cost little, and not for long.
 - Browsers may connect only from the allowed origins: loopback ones by default.
+- Abuse must not stall the event loop the other clients share. New Engine.IO sessions are paced
+  (``HANDSHAKE_RATE`` a second after a burst): a storm of hundreds of connections, refused ones
+  included, is spread out instead of handled in one go. A packet over ``BIG_PACKET`` bytes is not
+  decoded (no JSON parse) from a socket not authenticated yet, nor for an event no handler knows:
+  its name is read from its head, and its payload reaches the handlers as :class:`NotDecoded`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,19 +30,54 @@ from typing import Any
 
 import engineio
 import socketio
+from aiohttp import web
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from fake_server.abbreviate import NotDecoded
 from fake_server.redact import redact_text
 
-__all__ = ["RESERVED_EVENTS", "GuardedServer", "OneLineLogs", "loopback_origin", "origin_policy"]
+__all__ = ["RESERVED_EVENTS", "GuardedServer", "OneLineLogs", "Pace", "loopback_origin", "origin_policy", "peek_event"]
 
 RESERVED_EVENTS = frozenset(
     {"connect", "connect_error", "disconnect", "disconnecting", "message", "newListener", "removeListener", "*"}
 )
 LINE_LIMIT = 300
 MAX_UNAUTHENTICATED = 128
+CLOSE_BOUND = 2.0  # seconds the auth deadline waits for a socket's CLOSE packet to go out
 WEBSOCKET_KEY = "fake_server.websocket"
+HANDSHAKE_RATE = 500.0  # new Engine.IO sessions per second, after a burst of HANDSHAKE_BURST
+HANDSHAKE_BURST = 25
+BIG_PACKET = 64 * 1024  # bytes; a WebSocket stream_audio chunk is ~13 KB of base64
+# A Socket.IO EVENT packet's head (Engine.IO's "4" already stripped): 2[/namespace,][ack id]["name"
+_EVENT_HEAD = re.compile(r'2(/[^,\[\]"]{0,200},)?[0-9]{0,20}\["([^"\\]{0,256})"')
+
+
+def peek_event(data: str) -> tuple[str, str] | None:
+    """(namespace, name) of a Socket.IO EVENT packet, read from its head without decoding the rest;
+    None for any other packet, or a name with escapes."""
+    head = _EVENT_HEAD.match(data, 0, 512)
+    if head is None:
+        return None
+    return (head.group(1) or "/,")[:-1], head.group(2)
+
+
+class Pace:
+    """A server-wide pace: ``rate`` turns a second after a ``burst``; :meth:`take` waits for one."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.interval = 1.0 / rate
+        self.burst = burst
+        self._next = 0.0
+        self.waited = 0  # turns that had to wait
+
+    async def take(self) -> None:
+        now = time.monotonic()
+        slot = max(self._next, now - self.burst * self.interval)
+        self._next = slot + self.interval
+        if slot > now:
+            self.waited += 1
+        await asyncio.sleep(max(0.0, slot - now))  # a turn even when within the burst: others go first
 
 
 class OneLineLogs(logging.Filter):
@@ -122,6 +164,7 @@ class _GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
     async def wait(self) -> Any:
         while True:
             data = await super().wait()
+            self.server.frames += 1
             try:
                 eio_packet.Packet(encoded_packet=data)
             except Exception as exc:
@@ -135,6 +178,33 @@ class _GuardedEngine(engineio.AsyncServer):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         driver: dict[str, Any] = getattr(self, "_async")  # noqa: B009 (untyped in engineio)
         self._async = {**driver, "websocket": _GuardedWebSocket}  # the driver's table is shared: copy it
+        self.frames = 0  # WebSocket frames and HTTP requests received so far
+        self.pings: dict[str, asyncio.Task[Any]] = {}  # each socket's ping task (it sleeps ping_interval)
+        self.handshakes = Pace(HANDSHAKE_RATE, HANDSHAKE_BURST)
+        self.admit: Callable[[], bool] = lambda: True
+
+    def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        task = super().start_background_task(target, *args, **kwargs)
+        sid = getattr(getattr(target, "__self__", None), "sid", None)
+        if getattr(target, "__name__", "") == "_send_ping" and isinstance(sid, str):
+            self.pings[sid] = task  # cancelled when its socket closes: it held the socket 25 s longer
+            task.add_done_callback(lambda done: self._ping_done(sid, done))
+        return task
+
+    def _ping_done(self, sid: str, task: asyncio.Task[Any]) -> None:
+        if self.pings.get(sid) is task:
+            del self.pings[sid]
+
+    async def handle_request(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        self.frames += 1
+        if getattr(request, "method", None) != "GET" or "sid" in getattr(request, "query", {"sid": ""}):
+            return await super().handle_request(request, *args, **kwargs)
+        # A new Engine.IO session: a storm of them is spread out (refusing costs too), and one over
+        # the cap of sockets not authenticated yet is refused before Engine.IO makes a socket for it.
+        await self.handshakes.take()
+        if not self.admit():
+            return web.json_response("too many connections are not authenticated yet", status=401)
+        return await super().handle_request(request, *args, **kwargs)
 
 
 class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -163,19 +233,45 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         self.max_unauthenticated = max_unauthenticated
         self.refused = 0  # Engine.IO handshakes refused: too many sockets not authenticated yet
         self.unknown_event: Callable[..., Awaitable[None]] | None = None
+        self.known_events: frozenset[str] = frozenset()  # events a handler reads: decoded even when large
         self.authenticated: Callable[[str], bool] = lambda _eio_sid: True
         self.overdue: Callable[[str], Awaitable[None]] | None = None
         self._deadlines: dict[str, asyncio.Task[None]] = {}
+        self.eio.admit = self._admit
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return _GuardedEngine
 
+    @property
+    def frames(self) -> int:
+        """WebSocket frames and HTTP requests received so far: a measure of the load."""
+        return int(self.eio.frames)
+
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
+            if len(data) > BIG_PACKET and await self._big_packet(eio_sid, data):
+                return
             await super()._handle_eio_message(eio_sid, data)
         except Exception as exc:
             self._binary_packet.pop(eio_sid, None)  # a half-received binary event must not linger
             log.warning("dropped a Socket.IO packet that failed: %s: %s", type(exc).__name__, exc)
+
+    async def _big_packet(self, eio_sid: str, data: str | bytes) -> bool:
+        """Handles a large packet without decoding it, if nobody may get it decoded; False otherwise."""
+        trusted = self.authenticated(eio_sid)
+        head = peek_event(data) if isinstance(data, str) and eio_sid not in self._binary_packet else None
+        if head is None:
+            if trusted:
+                return False
+            self._binary_packet.pop(eio_sid, None)
+            raise ValueError(f"a {len(data)}-byte packet from a socket not authenticated yet")
+        namespace, name = head
+        if trusted and name in self.known_events:
+            return False
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is not None and self.manager.is_connected(sid, namespace) and self.unknown_event is not None:
+            await self.unknown_event(name, sid, NotDecoded(len(data)))
+        return True
 
     async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
         name = data[0] if isinstance(data, list) and data else None
@@ -189,10 +285,21 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         args = data[1:] if isinstance(data, list) else []
         await self.unknown_event(name if isinstance(name, str) else f"<{type(name).__name__}>", sid, *args)
 
+    @property
+    def unauthenticated(self) -> int:
+        """Sockets open and not authenticated yet."""
+        return len(self._deadlines)
+
+    def _admit(self) -> bool:
+        """Whether one more socket may be open without having authenticated (else it is refused)."""
+        if len(self._deadlines) < self.max_unauthenticated:
+            return True
+        self.refused += 1
+        log.warning("refused a connection: %d sockets have not authenticated yet", len(self._deadlines))
+        return False
+
     async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
-        if len(self._deadlines) >= self.max_unauthenticated:
-            self.refused += 1
-            log.warning("refused a connection: %d sockets have not authenticated yet", len(self._deadlines))
+        if not self._admit():  # checked at the handshake already; here for sessions that raced past it
             return False
         result = await super()._handle_eio_connect(eio_sid, environ)
         self._deadlines[eio_sid] = asyncio.ensure_future(self._enforce_deadline(eio_sid))
@@ -201,14 +308,17 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
     def authenticated_now(self, sid: str, namespace: str) -> None:
         """The socket of ``sid`` authenticated: its deadline is off, and it counts no more."""
         eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
-        deadline = self._deadlines.pop(eio_sid, None) if eio_sid is not None else None
+        if eio_sid is None:
+            return
+        deadline = self._deadlines.pop(eio_sid, None)
         if deadline is not None:
             deadline.cancel()
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
-        deadline = self._deadlines.pop(eio_sid, None)
-        if deadline is not None and deadline is not asyncio.current_task():
-            deadline.cancel()
+        for tasks in (self._deadlines, self.eio.pings):
+            task = tasks.pop(eio_sid, None)
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         await super()._handle_eio_disconnect(eio_sid, reason)
 
     async def _enforce_deadline(self, eio_sid: str) -> None:
@@ -220,11 +330,15 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         try:
             if self.overdue is not None:
                 await self.overdue(eio_sid)
-            await self.eio.disconnect(eio_sid)
-            if websocket is not None:  # Engine.IO's close leaves the TCP connection to the client
+            # Engine.IO's close waits until its CLOSE packet is sent: forever for a polling socket
+            # that never polls again (the socket, its queue and this task stayed alive)
+            await asyncio.wait_for(self.eio.disconnect(eio_sid), CLOSE_BOUND)
+        except Exception as exc:  # the socket went away meanwhile, or its CLOSE was never fetched
+            log.debug("closing the unauthenticated socket %s: %s", eio_sid, type(exc).__name__)
+        self.eio.sockets.pop(eio_sid, None)
+        if websocket is not None:  # Engine.IO's close leaves the TCP connection to the client
+            with contextlib.suppress(Exception):
                 await websocket.close()
-        except Exception as exc:  # the socket went away meanwhile
-            log.debug("closing the unauthenticated socket %s: %s", eio_sid, exc)
 
     def cancel_deadlines(self) -> None:
         for task in self._deadlines.values():

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from fake_server import EventLog, FakeEstuaryServer
+from fake_server.wire import Pace, peek_event
 
 BOUND = 5.0
 API_KEY_LIKE = "sk-live-9f8e7d6c5b4a39281726354453627181"
@@ -91,18 +92,29 @@ async def test_unauthenticated_and_unknown_payloads_are_only_summarised(
     big = {"blob": "x" * 500_000, "more": list(range(10_000))}
     stranger = make_peer(fake.url)
     await stranger.connect()
-    for _ in range(20):
+    for _ in range(5):
         await stranger.emit("text", big)  # before authentication
     member = make_peer(fake.url)
     await member.session(fake.api_key, player_id="member")
-    for _ in range(20):
+    for _ in range(5):
         await member.emit("no_such_event", big)
+    await member.text_round_trip()
+    await member.emit("no_such_event", {"small": 1, "blob": "y" * 2000})
     await member.text_round_trip()
     held, size = fake.events.size
     assert size < 200_000, f"{held} events take ~{size} bytes"
-    for event in fake.events.find(name="text", direction="in") + fake.events.find(name="no_such_event"):
-        if event.session_id is None or event.name == "no_such_event":
-            assert isinstance(event.payload, str) and event.payload.startswith("<dict, 2 keys"), event.payload
+    # Over 64 KB, from a socket not authenticated yet or for an unknown event, a packet is not even
+    # decoded: its name is read from its head, its size kept. Smaller ones are summarised.
+    summaries = [
+        e.payload
+        for e in fake.events.find(name="text", direction="in") + fake.events.find(name="no_such_event")
+        if e.session_id is None or e.name == "no_such_event"
+    ]
+    assert len(summaries) == 11, summaries
+    assert all(p.startswith("<not decoded, ") and p.endswith("-byte packet>") for p in summaries[:-1]), summaries
+    assert summaries[-1].startswith("<dict, 2 keys (small, blob)"), summaries[-1]
+    refusals = stranger.payloads("error")
+    assert refusals and all("not authenticated" in r["message"] for r in refusals), refusals
 
 
 @pytest.mark.asyncio
@@ -237,3 +249,52 @@ async def test_sockets_not_yet_authenticated_are_capped(make_peer: Any) -> None:
         await late.text_round_trip()
         for peer in [*waiting, late]:
             await peer.close()
+
+
+def test_the_head_of_an_event_packet_names_it_without_decoding_the_rest() -> None:
+    assert peek_event('2/sdk,["no_such_event",{"blob":"' + "x" * 100_000) == ("/sdk", "no_such_event")
+    assert peek_event('2/sdk,17["text",{}]') == ("/sdk", "text")
+    assert peek_event('2["text"]') == ("/", "text")
+    for other in ('0/sdk,{"api_key":"k"}', '2/sdk,[17,{}]', '2/sdk,["na\\"me"]', "3/sdk,1[{}]", "2/sdk,{}"):
+        assert peek_event(other) is None, other
+
+
+@pytest.mark.asyncio
+async def test_a_handshake_storm_is_paced() -> None:
+    pace = Pace(rate=200.0, burst=5)
+    start = time.monotonic()
+    await asyncio.gather(*(pace.take() for _ in range(25)))
+    took = time.monotonic() - start
+    assert 0.09 <= took <= 1.0, took  # 20 past the burst at 200 a second: ~0.1 s
+    assert 18 <= pace.waited <= 20  # the burst (and the turn at "now") went at once
+
+
+@pytest.mark.asyncio
+async def test_a_polling_session_that_never_polls_is_gone_at_the_deadline(fake: FakeEstuaryServer) -> None:
+    """Engine.IO's close waits for its CLOSE packet to be fetched: a polling session that never
+    polls kept its socket, queue and tasks alive for good (250 of them after the abuse bench)."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{fake.url}/socket.io/?EIO=4&transport=polling") as response:
+            assert response.status == 200
+            sid = json.loads((await response.text())[1:])["sid"]
+        engine = fake.engine.sio.eio
+        assert sid in engine.sockets
+        deadline = time.monotonic() + BOUND
+        while (sid in engine.sockets or sid in engine.pings) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert sid not in engine.sockets and sid not in engine.pings, "the session outlived its auth deadline"
+
+
+@pytest.mark.asyncio
+async def test_a_closed_socket_is_released_at_once(fake: FakeEstuaryServer, make_peer: Any) -> None:
+    """Each socket's ping task slept 25 s after its socket closed, holding it (and its queue)."""
+    peer = make_peer(fake.url)
+    await peer.session(fake.api_key)
+    engine = fake.engine.sio.eio
+    [sid] = list(engine.sockets)
+    assert sid in engine.pings
+    await peer.close()
+    deadline = time.monotonic() + BOUND
+    while (sid in engine.sockets or sid in engine.pings) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert sid not in engine.sockets and sid not in engine.pings
