@@ -45,6 +45,7 @@ def trimmer() -> Callable[[], None] | None:
 
 GROWTH = 16 * 2**20
 QUIET = 200  # frames since the last check (a second ago): a client streaming voice sends ~50 a second
+QUIET_CHECKS = 2  # a pause between two bursts is not their end
 MAX_DEFER = 30.0  # seconds a due reclaim waits for the server to stop being busy
 FOLLOW_UPS = 3
 
@@ -63,8 +64,9 @@ class Reclaimer:
     (frames received) and whether the server is still busy with something that may end soon (e.g.
     sockets waiting out their auth deadline). Once the RSS has grown by ``GROWTH`` over its low mark,
     the first check that finds the server quiet (less than ``QUIET`` units of work since the last
-    check, and not busy, or busy for ``MAX_DEFER`` seconds already) runs a full collection and returns
-    free heap memory to the system; the next ``FOLLOW_UPS`` quiet checks return what was freed since.
+    check, ``QUIET_CHECKS`` times in a row; and not busy, or busy for ``MAX_DEFER`` seconds already)
+    runs a full collection and returns free heap memory to the system; the next ``FOLLOW_UPS`` quiet
+    checks return what was freed since.
     Never in the middle of a burst: a full collection there stops the event loop for tens of
     milliseconds, for every client, and what a burst leaves behind is freed only as it ends."""
 
@@ -72,6 +74,7 @@ class Reclaimer:
         self.trim = trimmer()
         self.low = rss_bytes()
         self.work = 0
+        self.quiet = 0  # checks in a row that found the server quiet
         self.pending = 0
         self.due_since = 0.0
         self.reclaims = 0
@@ -81,7 +84,8 @@ class Reclaimer:
         rss = rss_bytes()
         if not rss:
             return
-        quiet, self.work = work - self.work < QUIET, work
+        self.quiet = self.quiet + 1 if work - self.work < QUIET else 0
+        self.work = work
         now = time.monotonic()
         if rss - self.low >= GROWTH:
             if not self.pending:
@@ -90,7 +94,7 @@ class Reclaimer:
         if not self.pending:
             self.low = min(self.low, rss)
             return
-        if not quiet or (busy and now - self.due_since < MAX_DEFER):
+        if self.quiet < QUIET_CHECKS or (busy and now - self.due_since < MAX_DEFER):
             return
         started = time.perf_counter()
         if self.pending > FOLLOW_UPS:
