@@ -340,8 +340,9 @@ async def orchestrate(
             "during_abuse": quantiles(during),
             "slowest_during_abuse": [  # (seconds into the abuse, ms): which phase of it costs
                 [round(t - abuse_start, 2), round(s * 1000, 1)]
-                for t, s in sorted(((t, s) for t, s in healthy.latencies if abuse_start <= t <= abuse_end),
-                                   key=lambda ts: -ts[1])[:8]
+                for t, s in sorted(
+                    ((t, s) for t, s in healthy.latencies if abuse_start <= t <= abuse_end), key=lambda ts: -ts[1]
+                )[:8]
             ],
         },
         "rss_mb": {

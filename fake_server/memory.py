@@ -4,9 +4,10 @@ A flood of ~1 MB messages is decoded into ~1 MB strings; glibc then raises its m
 serves later large blocks from its heap, which it does not give back when they are freed: the
 server's RSS stays up long after the flood. Some of those strings are held by reference cycles
 (an exception's traceback holds the frame that decoded the payload) until a full collection.
-:class:`Reclaimer` therefore collects and trims, but only after the RSS grew by ``GROWTH``: a full
-collection in a test process with many objects takes tens of milliseconds (the CLI freezes what
-exists at its start, so there it takes a few).
+:class:`Reclaimer` therefore collects and trims, but only after the RSS grew by ``GROWTH`` and
+only once the burst is over: a full collection stops the event loop for tens of milliseconds with
+thousands of sockets alive (the CLI freezes what exists at its start, and leaves full collections
+to the reclaimer: see fake_server.__main__).
 """
 
 from __future__ import annotations

@@ -255,7 +255,7 @@ def test_the_head_of_an_event_packet_names_it_without_decoding_the_rest() -> Non
     assert peek_event('2/sdk,["no_such_event",{"blob":"' + "x" * 100_000) == ("/sdk", "no_such_event")
     assert peek_event('2/sdk,17["text",{}]') == ("/sdk", "text")
     assert peek_event('2["text"]') == ("/", "text")
-    for other in ('0/sdk,{"api_key":"k"}', '2/sdk,[17,{}]', '2/sdk,["na\\"me"]', "3/sdk,1[{}]", "2/sdk,{}"):
+    for other in ('0/sdk,{"api_key":"k"}', "2/sdk,[17,{}]", '2/sdk,["na\\"me"]', "3/sdk,1[{}]", "2/sdk,{}"):
         assert peek_event(other) is None, other
 
 
