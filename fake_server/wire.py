@@ -43,6 +43,8 @@ RESERVED_EVENTS = frozenset(
     {"connect", "connect_error", "disconnect", "disconnecting", "message", "newListener", "removeListener", "*"}
 )
 LINE_LIMIT = 300
+ADMITTED = "fake_server_admitted"  # a record attribute: counted against the budget already
+MAX_NESTING = 32  # a packet with this many "[" in a row is refused before its JSON is parsed
 MAX_UNAUTHENTICATED = 128
 CLOSE_BOUND = 2.0  # seconds the auth deadline waits for a socket's CLOSE packet to go out
 WEBSOCKET_KEY = "fake_server.websocket"
@@ -50,6 +52,7 @@ HANDSHAKE_RATE = 500.0  # new Engine.IO sessions per second, after a burst of HA
 HANDSHAKE_BURST = 25
 BIG_PACKET = 64 * 1024  # bytes; a WebSocket stream_audio chunk is ~13 KB of base64
 # A Socket.IO EVENT packet's head (Engine.IO's "4" already stripped): 2[/namespace,][ack id]["name"
+_DEEP = "[" * MAX_NESTING
 _EVENT_HEAD = re.compile(r'2(/[^,\[\]"]{0,200},)?[0-9]{0,20}\["([^"\\]{0,256})"')
 
 
@@ -91,7 +94,8 @@ class OneLineLogs(logging.Filter):
         self._in_window = 0
         self.suppressed = 0
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def admit(self) -> bool:
+        """Counts one line against the budget: whether it may go out (else it is held back)."""
         now = time.monotonic()
         if now - self._window_start >= self.period:
             self._window_start, self._in_window = now, 0
@@ -99,6 +103,11 @@ class OneLineLogs(logging.Filter):
             self.suppressed += 1
             return False
         self._in_window += 1
+        return True
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, ADMITTED, False) and not self.admit():
+            return False
         message = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
@@ -113,6 +122,13 @@ class OneLineLogs(logging.Filter):
 
 
 _ONE_LINE = OneLineLogs()  # one budget for all three loggers: a flood is a flood, whoever reports it
+
+
+def _warn(message: str, *args: Any) -> None:
+    """``log.warning`` that costs nearly nothing once the budget of lines is spent (a flood of
+    malformed frames made a record for each, only for the filter to drop it)."""
+    if _ONE_LINE.admit():
+        log.warning(message, *args, extra={ADMITTED: True})
 
 
 def _quiet_logger(name: str) -> logging.Logger:
@@ -168,7 +184,7 @@ class _GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
             try:
                 eio_packet.Packet(encoded_packet=data)
             except Exception as exc:
-                log.warning("dropped a malformed Engine.IO frame: %s: %s", type(exc).__name__, exc)
+                _warn("dropped a malformed Engine.IO frame: %s: %s", type(exc).__name__, exc)
                 continue
             return data
 
@@ -251,10 +267,12 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         try:
             if len(data) > BIG_PACKET and await self._big_packet(eio_sid, data):
                 return
+            if isinstance(data, str) and _DEEP in data:  # a JSON bomb: refused before json.loads recurses
+                raise ValueError(f"arrays nested more than {MAX_NESTING} deep")
             await super()._handle_eio_message(eio_sid, data)
         except Exception as exc:
             self._binary_packet.pop(eio_sid, None)  # a half-received binary event must not linger
-            log.warning("dropped a Socket.IO packet that failed: %s: %s", type(exc).__name__, exc)
+            _warn("dropped a Socket.IO packet that failed: %s: %s", type(exc).__name__, exc)
 
     async def _big_packet(self, eio_sid: str, data: str | bytes) -> bool:
         """Handles a large packet without decoding it, if nobody may get it decoded; False otherwise."""
@@ -295,7 +313,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         if len(self._deadlines) < self.max_unauthenticated:
             return True
         self.refused += 1
-        log.warning("refused a connection: %d sockets have not authenticated yet", len(self._deadlines))
+        _warn("refused a connection: %d sockets have not authenticated yet", len(self._deadlines))
         return False
 
     async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:

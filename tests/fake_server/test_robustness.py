@@ -215,7 +215,8 @@ async def test_malformed_packets_cost_a_few_warning_lines_not_tracebacks(
     fake: FakeEstuaryServer, make_peer: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    frames = ["", "9", "4x", "42/sdk,", '42/sdk,["text"', "451-/sdk,[]", "45", "\x00", "6", '42/sdk,{"a":1}']
+    frames = ["", "9", "4x", "42/sdk,", '42/sdk,["text"', "451-/sdk,[]", "45", "\x00", "6", '42/sdk,{"a":1}',
+              "42/sdk," + "[" * 5000 + "]" * 5000]  # fmt: skip
     peer = make_peer(fake.url)
     await peer.session(fake.api_key)
     for _ in range(10):
