@@ -186,10 +186,15 @@ def _bot_audio(room: RtcPeer) -> list[rtc.RemoteTrackPublication]:
     ]
 
 
+LEAD_IN = 1.0  # seconds of silence before an utterance on a freshly published microphone
+
+
 async def _speak_and_transcribe(p: Any, room: Any, wav: Path, timeout: float) -> tuple[list[Any], Any]:
     """Say ``wav`` on the microphone; returns (interim stt events, final stt event)."""
     watch = Stopwatch()
-    room.say(audio.concat(read_wav(wav), audio.silence(0.8)))
+    # A second of silence first, as a person pauses after joining: a bot that subscribes to the
+    # microphone a moment late (a loaded machine) must not miss the start of the words.
+    room.say(audio.concat(audio.silence(LEAD_IN), read_wav(wav), audio.silence(0.8)))
     final = await p.wait(
         "stt_response",
         predicate=lambda e: e.payload.get("is_final") is True,
