@@ -56,8 +56,13 @@ class CaseResult:
 
     @property
     def summary(self) -> str:
-        """The reason's first line: what a reader scanning the table needs."""
-        return (self.reason or "").strip().splitlines()[0] if self.reason else ""
+        """The reason's first line, with its Actual line when it states an Expected: what a reader
+        scanning the table needs."""
+        lines = [line.strip() for line in (self.reason or "").splitlines() if line.strip()]
+        if not lines:
+            return ""
+        actual = next((line for line in lines[1:3] if line.startswith("Actual:")), None)
+        return f"{lines[0]} — {' '.join(actual.split())}" if actual and "Expected:" in lines[0] else lines[0]
 
 
 def _reason(report: pytest.TestReport) -> str:

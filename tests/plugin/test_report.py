@@ -191,3 +191,12 @@ def test_pytest_html_gets_case_columns(pytester: pytest.Pytester) -> None:
     # pytest-html keeps each row's cells as escaped JSON in the page
     for cell in ("col-caseId\\&#34;&gt;LK-6&lt;", "col-verdict\\&#34;&gt;BLOCKED&lt;", "token_round_trip 0.012 s"):
         assert cell in page, cell
+
+
+def test_a_case_summary_keeps_what_was_expected_and_what_came() -> None:
+    from pytest_estuary.report import CaseResult
+
+    case = CaseResult("ERR-2", "MUST", "", "t::x", "FAIL", reason="AssertionError: Expected: A\nActual:   B\nmore")
+    assert case.summary == "AssertionError: Expected: A — Actual: B"
+    assert CaseResult("LK-5", "MUST", "", "t::y", "FAIL", reason="timed out\nActual: x").summary == "timed out"
+    assert CaseResult("LK-5", "MUST", "", "t::z").summary == ""
