@@ -166,7 +166,6 @@ async def test_life_5_voice_timeout_keeps_text(estuary_server: Any, tested_clien
 @pytest.mark.estuary_case("LIFE-5", "SHOULD")
 async def test_life_5_session_timeout_never_reconnects(estuary_server: Any, tested_client: SteppedTestedClients) -> None:
     """`session_timeout` ends the session without an automatic reconnect."""
-    tested_client.require("reconnect_setting", "switch automatic reconnect on")
     client = await tested_client(reconnect=True)
     estuary_server.trigger_session_timeout(player_id=client.player_id)
     await client.wait_for("session_timeout", timeout=5, include_past=True)

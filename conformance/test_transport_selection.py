@@ -33,7 +33,6 @@ async def test_sel_1_auto_uses_websocket_silently_without_the_library(
     estuary_server: Any, tested_client: SteppedTestedClients
 ) -> None:
     """`voice_transport="auto"` without the LiveKit library uses WebSocket, silently."""
-    tested_client.require("livekit_library", "run without its LiveKit library")
     client = await tested_client(voice_transport="auto", livekit_library="missing")
     chosen = await started(estuary_server, client, "websocket")
     expect(chosen == "websocket", expected="transport 'websocket'", actual=chosen)
@@ -45,7 +44,6 @@ async def test_sel_2_livekit_without_library_warns_and_uses_websocket(
     estuary_server: Any, tested_client: SteppedTestedClients
 ) -> None:
     """`voice_transport="livekit"` without the library falls back to WebSocket with a WARNING naming the package."""
-    tested_client.require("livekit_library", "run without its LiveKit library")
     client = await tested_client(voice_transport="livekit", livekit_library="missing")
     chosen = await started(estuary_server, client, "websocket")
     expect(chosen == "websocket", expected="transport 'websocket'", actual=chosen)

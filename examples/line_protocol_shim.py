@@ -23,7 +23,7 @@ def event(name: str, payload: Any = None) -> None:  # livekit_connected's payloa
 
 
 async def main() -> None:
-    send({"hello": {"name": "example-shim", "version": "0.1", "capabilities": [], "protocol": 1}})
+    send({"hello": {"name": "example-shim", "version": "0.1", "capabilities": ["observable_transport"], "protocol": 1}})
     client: Any = None
     while line := await asyncio.to_thread(sys.stdin.readline):  # "" at EOF: disconnect and exit
         request = json.loads(line)

@@ -33,11 +33,6 @@ class TestedClients:
     def info(self) -> ClientInfo:
         return self.kind.info()
 
-    def require(self, capability: str, why: str) -> None:
-        """Skip the test unless the client declares ``capability``."""
-        if capability not in self.info.capabilities:
-            pytest.skip(f"{self.info.name} {self.info.version} cannot {why} (no {capability!r} capability)")
-
     def settings(self, **overrides: Any) -> ClientSettings:
         unknown = sorted(set(overrides) - _SETTING_NAMES)
         if unknown:
@@ -48,8 +43,13 @@ class TestedClients:
         )
 
     async def __call__(self, *, connect: bool = True, **overrides: Any) -> ClientUnderTest:
+        settings = self.settings(**overrides)
+        info = self.info
+        for capability, what in settings.needs().items():  # the one place a capability is checked
+            if capability not in info.capabilities:
+                pytest.skip(f"{info.name} {info.version} cannot be built with {what} (no {capability!r} capability)")
         try:
-            client = await self.kind.create(self.settings(**overrides))
+            client = await self.kind.create(settings)
         except Unsupported as exc:
             pytest.skip(f"{self.info.name} {self.info.version}: {exc}")
         self.clients.append(client)

@@ -79,6 +79,15 @@ class ClientSettings:
     livekit_library: LiveKitLibrary = "present"
     reconnect: bool = False
 
+    def needs(self) -> dict[str, str]:
+        """The capabilities these settings ask of a client: capability → what it is for."""
+        wanted = {
+            "livekit_library": (self.livekit_library != "present", f"a LiveKit library that is {self.livekit_library}"),
+            "unavailable_microphone": (self.microphone == "unavailable", "a microphone that cannot be opened"),
+            "reconnect_setting": (self.reconnect, "automatic reconnect switched on"),
+        }
+        return {capability: what for capability, (asked, what) in wanted.items() if asked}
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

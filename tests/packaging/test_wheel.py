@@ -185,7 +185,8 @@ def test_a_projects_own_client_shim_is_tested_and_gets_its_matrix_column(install
     assert result.code == 0, result.output[-4000:]
     report = json.loads((project / "shim.json").read_text())
     assert report["run"]["client"] == {
-        "option": "cmd:python my_shim.py", "name": "example-shim", "version": "0.1", "capabilities": []
+        "option": "cmd:python my_shim.py", "name": "example-shim", "version": "0.1",
+        "capabilities": ["observable_transport"],
     }  # fmt: skip
     assert {c["id"]: c["verdict"] for c in report["cases"]} == {"SEL-3": "PASS", "ERR-6": "PASS"}
     merged = installed.run(["estuary-matrix", "shim.json", "--markdown", "matrix.md"], project, timeout=60)

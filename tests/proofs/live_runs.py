@@ -15,7 +15,7 @@ from typing import Any
 from pytest_estuary.conformance_cli import CONFIG_FILE, suite_dir
 from pytest_estuary.livekit_server import LiveKitCredentials
 
-__all__ = ["CLIENT_CASES", "SuiteRun", "livekit_env", "run_suite", "verdict_sets"]
+__all__ = ["CLIENT_CASES", "SuiteRun", "collect", "livekit_env", "run_suite", "verdict_sets"]
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "conformance"
 # The client cases (SEL, ERR, LIFE): they drive a client against the embedded fake.
@@ -73,6 +73,20 @@ def run_suite(
 
 
 CLI = "from pytest_estuary.conformance_cli import main; raise SystemExit(main())"  # estuary-conformance
+
+
+def collect(*paths: str) -> list[str]:
+    """The node IDs of the installed suite (or of ``paths`` in it), collected with the suite's own
+    config, as absolute paths that can be passed back in any order."""
+    suite = suite_dir()
+    listing = subprocess.run(
+        [sys.executable, "-m", "pytest", "-c", str(CONFIG_FILE), f"--rootdir={suite.parent}", "-p", "no:cacheprovider",
+         "--collect-only", "-q", *(paths or [str(suite)])],
+        capture_output=True, text=True, cwd=suite.parent, timeout=120,
+    )  # fmt: skip
+    ids = [line for line in listing.stdout.splitlines() if line.startswith("conformance/") and "::" in line]
+    assert ids, f"no case collected (exit {listing.returncode}):\n{listing.stdout[-2000:]}{listing.stderr[-2000:]}"
+    return [str(suite.parent / node) for node in ids]
 
 
 def livekit_env(creds: LiveKitCredentials) -> dict[str, str]:

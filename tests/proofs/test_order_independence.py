@@ -6,36 +6,22 @@ each case alone, and every case must PASS each time: the same verdict as in orde
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from live_runs import SuiteRun, livekit_env, run_suite
+from live_runs import SuiteRun, collect, livekit_env, run_suite
 
 from pytest_estuary.livekit_server import LiveKitCredentials
 
-CONFORMANCE = Path(__file__).resolve().parents[2] / "conformance"
 # One embedded shuffle here; test_standalone_fake_repeatable.py runs the live suite in two more.
 SEEDS = (20261128,)
 PARALLEL_RUNS = 3  # each alone run is mostly start-up
 
 
-def _collect() -> list[str]:
-    """The suite's node IDs, as absolute paths that can be passed back in any order."""
-    listing = subprocess.run(
-        [sys.executable, "-m", "pytest", "--pyargs", "conformance", "--collect-only", "-q", "-p", "no:cacheprovider"],
-        capture_output=True, text=True, check=True, cwd=CONFORMANCE.parent,
-    )  # fmt: skip
-    ids = [line for line in listing.stdout.splitlines() if line.startswith("conformance/") and "::" in line]
-    assert ids, listing.stdout[-2000:]
-    return [str(CONFORMANCE.parent / node) for node in ids]
-
-
 @pytest.fixture(scope="module")
 def nodes() -> list[str]:
-    return _collect()
+    return collect()
 
 
 @pytest.fixture(scope="module")

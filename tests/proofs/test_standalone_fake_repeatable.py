@@ -7,39 +7,23 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
-from live_runs import SuiteRun, run_suite, verdict_sets
+from live_runs import SuiteRun, collect, run_suite, verdict_sets
 from standalone_fakes import StandaloneFakes
 
-from pytest_estuary.conformance_cli import CONFIG_FILE, suite_dir
 from pytest_estuary.livekit_server import LiveKitCredentials
 
 SPEECH = {"WS-2", "LK-7"}  # the cases whose transcript must come from the fake's recognition
 SEED_VARIABLE = "ESTUARY_PROOF_SEED"  # set it to replay the orders a failed run printed
 
 
-def _collect() -> list[str]:
-    """The installed suite's node IDs, as absolute paths that can be passed back in any order."""
-    suite = suite_dir()
-    listing = subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(CONFIG_FILE), f"--rootdir={suite.parent}", "-p", "no:cacheprovider",
-         "--collect-only", "-q", str(suite)],
-        capture_output=True, text=True, cwd=suite.parent, timeout=120,
-    )  # fmt: skip
-    ids = [line for line in listing.stdout.splitlines() if line.startswith("conformance/") and "::" in line]
-    assert ids, f"no case collected (exit {listing.returncode}):\n{listing.stdout[-2000:]}{listing.stderr[-2000:]}"
-    return [str(suite.parent / node) for node in ids]
-
-
 @pytest.fixture(scope="module")
 def two_runs(livekit_server: LiveKitCredentials, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[SuiteRun]]:
     """The live suite twice, in two shuffled orders, against one standalone fake started once."""
-    nodes = _collect()
+    nodes = collect()
     seed = int(os.environ.get(SEED_VARIABLE) or time.time_ns() % 10**9)
     orders = []
     for offset in range(2):
