@@ -22,7 +22,10 @@ from pytest_estuary.verdicts import EXECUTED, VERDICT_ORDER, Verdict
 
 __all__ = [
     "CASE_PROPERTY",
+    "REPLAY_PROPERTY",
     "REPORT_SCHEMA_VERSION",
+    "STEPS_PROPERTY",
+    "TIMELINE_PROPERTY",
     "TIMING_PROPERTY",
     "VERDICT_PROPERTY",
     "CaseResult",
@@ -33,10 +36,18 @@ __all__ = [
 ]
 
 # 2: BLOCKED (with blocked_by), ERROR for harness exceptions, the preflight, the empty-run gate.
-REPORT_SCHEMA_VERSION = 2
+# 3: per case `timeline` (the protocol events a case sent and received), `steps` and `replay`
+#    (an explorer finding's shrunk sequence and the one line that replays it).
+REPORT_SCHEMA_VERSION = 3
 CASE_PROPERTY = "estuary_case"
 TIMING_PROPERTY = "estuary_timing"
 VERDICT_PROPERTY = "estuary_verdict"
+# A list of {"t": seconds since the case started, "dir": "sent" | "received" | "note", "peer": str,
+# "event": str, "payload": abbreviated JSON}; secrets are cut before it is recorded.
+TIMELINE_PROPERTY = "estuary_timeline"
+# A list of {"n": 1.., "action": str, "t": float, "sent": [timeline entries], "received": [...]}.
+STEPS_PROPERTY = "estuary_steps"
+REPLAY_PROPERTY = "estuary_replay"  # str: the option line that replays a finding exactly
 TOP_FAILURES = 5
 
 
@@ -53,6 +64,9 @@ class CaseResult:
     reason: str | None = None
     blocked_by: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    replay: str | None = None
 
     @property
     def summary(self) -> str:
@@ -111,6 +125,12 @@ class ConformanceReport:
         for key, value in report.user_properties:
             if key == TIMING_PROPERTY and isinstance(value, (tuple, list)) and len(value) == 2:
                 case.timings[str(value[0])] = round(float(value[1]), 4)
+            elif key == TIMELINE_PROPERTY and isinstance(value, list):
+                case.timeline.extend(entry for entry in value if isinstance(entry, dict))
+            elif key == STEPS_PROPERTY and isinstance(value, list):
+                case.steps = [step for step in value if isinstance(step, dict)]
+            elif key == REPLAY_PROPERTY and isinstance(value, str):
+                case.replay = value
         verdict, reason, blocked_by = self._verdict(report, props.get(VERDICT_PROPERTY))
         if verdict is not None and VERDICT_ORDER.index(verdict) < VERDICT_ORDER.index(case.verdict):
             case.verdict, case.reason, case.blocked_by = verdict, reason, blocked_by

@@ -93,7 +93,7 @@ def test_verdicts_levels_and_exit_status(pytester: pytest.Pytester) -> None:
         "TEXT-2": "ERROR",
     }
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the MUST failure
-    assert report["schema_version"] == 2
+    assert report["schema_version"] == 3
     assert report["run"]["mode"] == "fake"
     assert report["summary"]["gate"] == "fail"
     by_id = {case["id"]: case for case in report["cases"]}
