@@ -34,6 +34,7 @@ class Misbehaviour:
     no_argument_events: bool = False  # emit events with no argument (breaks WIRE-1)
     auth_always_fails: bool = False
     drop_socket_at: str | None = None  # disconnect when this client event arrives
+    refuse_null_at: str | None = None  # answer this client event sent with null by error, ignoring it
 
     @classmethod
     def names(cls) -> list[str]:
