@@ -254,6 +254,9 @@ class Engine:
                 if chunk["chunk_index"] == 1 and session.interrupt_armed:
                     session.interrupt_armed, cut = False, True
                     break
+                if chunk["is_final"]:  # no pause after it: the stream ends as it goes out
+                    await self.emit(session, "bot_response", chunk)
+                    break
                 await self.emit(session, "bot_response", chunk)
                 await asyncio.sleep(CHUNK_DELAY)
         except BaseException:
