@@ -236,8 +236,12 @@ class EstuarySettings:
             fake_misbehave=_json_object("--estuary-fake-misbehave", _str(raw["estuary_fake_misbehave"])),
             client=_str(raw["estuary_client"]) or "ours",
             explore=bool(raw["estuary_explore"]) or bool(_str(raw["estuary_explore_replay"])),
-            explore_time=_positive_seconds("--estuary-explore-time (or ESTUARY_EXPLORE_TIME)", raw["estuary_explore_time"]),
-            explore_examples=_count("--estuary-explore-examples (or ESTUARY_EXPLORE_EXAMPLES)", raw["estuary_explore_examples"], 1),
+            explore_time=_positive_seconds(
+                "--estuary-explore-time (or ESTUARY_EXPLORE_TIME)", raw["estuary_explore_time"]
+            ),
+            explore_examples=_count(
+                "--estuary-explore-examples (or ESTUARY_EXPLORE_EXAMPLES)", raw["estuary_explore_examples"], 1
+            ),
             explore_seed=_count("--estuary-explore-seed", raw["estuary_explore_seed"], 0),
             explore_replay=_replay(raw["estuary_explore_replay"]),
             explore_db=bool(raw["estuary_explore_db"]),

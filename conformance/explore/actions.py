@@ -19,6 +19,7 @@ from conformance.peer import NO_ARGUMENT, WireEvent
 from conformance.rtc_peer import SAMPLE_RATE, RtcPeer, read_wav
 from conformance.websocket_voice import CHUNK_SECONDS
 from pytest_estuary.verdicts import is_protocol_observation
+from pytest_estuary.waiting import wait_until
 
 __all__ = [
     "FORMS",
@@ -53,7 +54,12 @@ FORMS: dict[str, tuple[Any, ...]] = {
     "client_interrupt": (NO_ARGUMENT, None, {}, {"message_id": "<last reply>"}, {"message_id": "msg-unknown"}),
     "audio_playback_complete": (NO_ARGUMENT, None, {"message_id": "<last reply>"}, {"message_id": "msg-unknown"}),
     "livekit_token": (NO_ARGUMENT, None, {"turn_mode": "push_to_talk"}),
-    "livekit_join": (NO_ARGUMENT, None, {"room": "<token room>"}, {"room": "<token room>", "turn_mode": "push_to_talk"}),
+    "livekit_join": (
+        NO_ARGUMENT,
+        None,
+        {"room": "<token room>"},
+        {"room": "<token room>", "turn_mode": "push_to_talk"},
+    ),
     "livekit_leave": (NO_ARGUMENT, None, {}),
     "start_voice": (NO_ARGUMENT, None, {"turn_mode": "push_to_talk"}),
     "stop_voice": (NO_ARGUMENT, None, {}),
@@ -364,9 +370,10 @@ async def livekit_leave(world: World, slot: str, form: int) -> None:
         return not last or peer.disconnected.is_set()
 
     try:
-        from pytest_estuary.waiting import wait_until
-
-        await wait_until(gone, timeout=world.bounds.leave, awaited="every room of the session gone", interval=0.1)
+        done: bool = await wait_until(
+            gone, timeout=world.bounds.leave, awaited="every room of the session gone", interval=0.1
+        )
+        del done
     except TimeoutError:
         pass
     if peer.disconnected.is_set() and not peer.closing:

@@ -15,7 +15,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if getattr(item, "originalname", "") != "test_explore" or callspec is None:
             continue
         requirement = callspec.params["requirement"]
+        text = f"EXPLORE: {EXPLORED[requirement]}"
         item.user_properties[:] = [
-            (key, {**value, "requirement": f"EXPLORE: {EXPLORED[requirement]}"} if key == CASE_PROPERTY else value)
+            (key, {**value, "requirement": text} if key == CASE_PROPERTY and isinstance(value, dict) else value)
             for key, value in item.user_properties
         ]

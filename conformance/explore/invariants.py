@@ -33,7 +33,8 @@ def wire_1_one_object_argument(world: World) -> str | None:
     for peer in _all_peers(world):
         for event in peer.events:
             if event.direction == "in" and not event.well_formed:
-                return f"{peer.name}: Expected: {event.name} with exactly one object argument\nActual:   {event.describe()}"
+                expected = f"{event.name} with exactly one object argument"
+                return f"{peer.name}: Expected: {expected}\nActual:   {event.describe()}"
     return None
 
 

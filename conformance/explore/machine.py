@@ -7,6 +7,7 @@ drawn sequence keeps its meaning and shrinks well. Preconditions keep sequences 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Coroutine
 from functools import cache
 from typing import Any
@@ -64,7 +65,9 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
         # -- helpers -------------------------------------------------------------------------
 
         def _pick(self, slot: str, usable: Callable[[ExplorerPeer], bool]) -> str:
-            candidates = [s for s in (slot, *SLOTS) if s in world.peers and world.peers[s].live and usable(world.peers[s])]
+            candidates = [
+                s for s in (slot, *SLOTS) if s in world.peers and world.peers[s].live and usable(world.peers[s])
+            ]
             return candidates[0]
 
         def _any(self, usable: Callable[[ExplorerPeer], bool] = lambda p: p.authenticated) -> bool:
@@ -213,6 +216,7 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
                     continue
                 problem = check(world)
                 if problem:
+                    world.first_breach.setdefault(requirement, time.monotonic())
                     raise breach_type(requirement)(problem, [s.to_json() for s in world.steps])
 
     def _room_to_connect(peer: ExplorerPeer) -> bool:

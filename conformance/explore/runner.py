@@ -115,15 +115,13 @@ def replay_finding(world: World, replay: ExploreReplay) -> Breach | None:
         run_state_machine_as_test(machine, settings=_settings(1, database=False))
     except DidNotReproduce:
         return None
-    except Exception as exc:  # noqa: BLE001 - another failure is not this finding
+    except Exception as exc:  # another failure is not this finding
         breach = _breach_in(exc)
         return breach if breach is not None and breach.requirement == replay.requirement else None
     return None
 
 
-def explore(
-    world: World, *, budget: float, examples: int | None, seed: int | None, database: bool
-) -> Exploration:
+def explore(world: World, *, budget: float, examples: int | None, seed: int | None, database: bool) -> Exploration:
     """Explore until ``budget`` seconds (or ``examples`` sequences) are spent."""
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
     result = Exploration(seed=seed)
@@ -144,7 +142,8 @@ def explore(
                 breach = _breach_in(exc)
                 if breach is None:
                     raise
-                result.first_finding_after[breach.requirement] = time.monotonic() - started
+                first = world.first_breach.get(breach.requirement, time.monotonic())
+                result.first_finding_after[breach.requirement] = first - started
                 result.findings[breach.requirement] = _judge(world, breach, exc)
                 checked.discard(breach.requirement)
             if sequences_left is not None:

@@ -52,7 +52,7 @@ def _run(request: pytest.FixtureRequest, target: EstuaryTarget, settings: Estuar
                 database=settings.explore_db or not settings.live,
             )
         )
-    except Exception as exc:  # noqa: BLE001 - every EXPLORE case reports it as ERROR
+    except Exception as exc:  # every EXPLORE case reports it as ERROR
         return Outcome(None, exc)
     finally:
         try:

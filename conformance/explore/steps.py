@@ -70,13 +70,28 @@ class Step:
         }
 
 
+def _partial(entry: dict[str, Any]) -> bool:
+    """A chunk that is not the last of its stream: the text rendering leaves it out."""
+    payload = entry.get("payload")
+    return (
+        entry.get("event") in ("bot_response", "bot_voice")
+        and isinstance(payload, dict)
+        and payload.get("is_final") is not True
+    )
+
+
 def render_steps(steps: list[dict[str, Any]], replay: str | None = None) -> str:
     """Plain text for the failure reason (the Markdown report shows it as is)."""
     lines: list[str] = []
     for step in steps:
         lines.append(f"{step['n']}. [{step['t']:.3f} s] {step['action']}")
         entries = sorted([*step.get("sent", []), *step.get("received", [])], key=lambda e: e["t"])
-        for entry in entries:
+        folded = sum(_partial(e) for e in entries)
+        if folded:
+            lines.append(
+                f"     ({folded} partial bot_response / bot_voice chunk(s) not shown; the JSON report has them)"
+            )
+        for entry in (e for e in entries if not _partial(e)):
             arrow = {"sent": "->", "received": "<-"}.get(entry["dir"], "!!")
             payload = json.dumps(entry["payload"], ensure_ascii=False, default=str)
             if len(payload) > PAYLOAD_CHARS:

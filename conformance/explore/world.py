@@ -140,6 +140,7 @@ class World:
     closed_peers: list[ExplorerPeer] = field(default_factory=list)
     sequences: int = 0  # across the exploration (the bench's steps per second)
     total_steps: int = 0
+    first_breach: dict[str, float] = field(default_factory=dict)  # requirement → when first seen broken
     exercised: set[str] = field(default_factory=set)  # requirements some step gave a chance to break
 
     def begin(self) -> None:
@@ -184,7 +185,7 @@ class World:
             peer.closing = True
             try:
                 await asyncio.wait_for(peer.close(), self.bounds.leave)
-            except Exception:  # noqa: BLE001 - a socket that will not close cleanly is gone anyway
+            except Exception:  # a socket that will not close cleanly is gone anyway
                 pass
         for _, connection in self.rooms.values():
             await connection.close(self.bounds.leave)
