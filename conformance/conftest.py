@@ -13,12 +13,20 @@ from conformance.factories import PeerFactory, RtcPeerFactory, SteppedTestedClie
 from conformance.peer import WireEvent
 from pytest_estuary.clients import Unsupported
 from pytest_estuary.fixtures import reset_fake_server
+from pytest_estuary.settings import SETTINGS_KEY
 from pytest_estuary.targets import EstuaryTarget
 from pytest_estuary.tested_clients import CLIENT_KIND_KEY, TestedClients
 from pytest_estuary.waiting import WaitTimeout, wait_until_sync
 
 UTTERANCES = Path(__file__).parent / "utterances"
 DRAIN_BOUND = 5.0  # LK-9: a closed session's room is gone within 5 s
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The EXPLORE cases exist only with --estuary-explore: without it the suite is as it was."""
+    if collection_path.name == "explore" and collection_path.parent == Path(__file__).parent:
+        return True if not config.stash[SETTINGS_KEY].explore else None
+    return None
 
 
 @pytest.fixture(autouse=True)

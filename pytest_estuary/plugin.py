@@ -25,7 +25,7 @@ from pytest_estuary.fixtures import (
     livekit_server,
     record_estuary_timing,
 )
-from pytest_estuary.report import CASE_PROPERTY, VERDICT_PROPERTY, ConformanceReport
+from pytest_estuary.report import CASE_PROPERTY, VERDICT_PROPERTY, ConformanceReport, merge_explorer_findings
 from pytest_estuary.settings import SETTINGS_KEY, EstuarySettings, redact_url
 from pytest_estuary.tested_clients import CLIENT_KIND_KEY
 from pytest_estuary.verdicts import classify, set_current_case
@@ -223,6 +223,7 @@ class ReportHooks:
             pytest.exit(f"estuary preflight: the target cannot be tested: {result.diagnosis}", returncode=1)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        merge_explorer_findings(self.report.cases)
         if self.report.cases or self.settings.report_path or self.settings.report_md_path:
             self._write_report()
             # The gate also fails a run that executed no case (pytest's own 5 stays as it is).

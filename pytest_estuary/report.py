@@ -32,6 +32,7 @@ __all__ = [
     "ConformanceReport",
     "Verdict",
     "case_sort_key",
+    "merge_explorer_findings",
     "table_cell",
 ]
 
@@ -332,3 +333,20 @@ def _test_name(case: CaseResult) -> str:
 def case_sort_key(case_id: str) -> tuple[str, int]:
     prefix, _, number = case_id.partition("-")
     return (prefix, int(number) if number.isdigit() else 0)
+
+
+EXPLORE_TEST = "::test_explore["  # the explorer's cases (conformance/explore), one per requirement
+
+
+def merge_explorer_findings(cases: dict[str, CaseResult]) -> None:
+    """An explorer FAIL whose requirement a fixed case FAILs in the same run is told once: in that
+    case's verdict, whose reason gains the explorer's sequence (and steps and replay, if it has none)."""
+    fixed = {c.id: c for nodeid, c in sorted(cases.items()) if c.verdict == "FAIL" and EXPLORE_TEST not in nodeid}
+    for nodeid, case in list(cases.items()):
+        if EXPLORE_TEST in nodeid and case.verdict == "FAIL" and case.id in fixed:
+            kept = fixed[case.id]
+            kept.reason = (
+                f"{kept.reason or ''}\n\nThe explorer broke {case.id} too ({_test_name(case)}):\n{case.reason or ''}"
+            )
+            kept.steps, kept.replay = kept.steps or case.steps, kept.replay or case.replay
+            del cases[nodeid]

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from pytest_estuary.explore_replay import ExploreReplay, ReplayError, parse_replay
+
 __all__ = ["SETTINGS_KEY", "EstuarySettings", "add_options", "redact_url"]
 
 Mode = Literal["fake", "live"]
@@ -76,6 +78,39 @@ _OPTIONS = (
         "(the official Python SDK) or 'cmd:<command line>' (any client behind a JSON-lines shim)",
         env="ESTUARY_CLIENT",
         default="ours",
+    ),
+    _Option(
+        "--estuary-explore",
+        "estuary_explore",
+        "also run the stateful explorer: hypothesis drives the server through client action sequences and "
+        "shrinks what breaks (the EXPLORE cases)",
+        kind="flag",
+    ),
+    _Option(
+        "--estuary-explore-time",
+        "estuary_explore_time",
+        "seconds the explorer may spend generating sequences",
+        env="ESTUARY_EXPLORE_TIME",
+        default="60",
+        kind="float",
+    ),
+    _Option(
+        "--estuary-explore-examples",
+        "estuary_explore_examples",
+        "at most this many sequences (the time budget still applies)",
+        env="ESTUARY_EXPLORE_EXAMPLES",
+    ),
+    _Option("--estuary-explore-seed", "estuary_explore_seed", "the explorer's random seed (default: a fresh one)"),
+    _Option(
+        "--estuary-explore-replay",
+        "estuary_explore_replay",
+        "replay one finding exactly: the line its report gives ('LK-9@6.170.27:BLOB'), or a seed",
+    ),
+    _Option(
+        "--estuary-explore-db",
+        "estuary_explore_db",
+        "keep hypothesis' example database (.hypothesis/) in live mode too (embedded mode always keeps it)",
+        kind="flag",
     ),
     _Option("--livekit-url", "livekit_url", "URL of an external LiveKit server for the fake server", env="LIVEKIT_URL"),
     _Option("--livekit-api-key", "livekit_api_key", "API key of that LiveKit server", env="LIVEKIT_API_KEY"),
@@ -148,6 +183,12 @@ class EstuarySettings:
     livekit_server_bin: str | None = None
     fake_misbehave: dict[str, Any] = field(default_factory=dict)
     client: str = "ours"
+    explore: bool = False
+    explore_time: float = 60.0
+    explore_examples: int | None = None
+    explore_seed: int | None = None
+    explore_replay: ExploreReplay | None = None
+    explore_db: bool = False
 
     @property
     def mode(self) -> Mode:
@@ -194,6 +235,16 @@ class EstuarySettings:
             livekit_server_bin=_str(raw["livekit_server_bin"]),
             fake_misbehave=_json_object("--estuary-fake-misbehave", _str(raw["estuary_fake_misbehave"])),
             client=_str(raw["estuary_client"]) or "ours",
+            explore=bool(raw["estuary_explore"]) or bool(_str(raw["estuary_explore_replay"])),
+            explore_time=_positive_seconds(
+                "--estuary-explore-time (or ESTUARY_EXPLORE_TIME)", raw["estuary_explore_time"]
+            ),
+            explore_examples=_count(
+                "--estuary-explore-examples (or ESTUARY_EXPLORE_EXAMPLES)", raw["estuary_explore_examples"], 1
+            ),
+            explore_seed=_count("--estuary-explore-seed", raw["estuary_explore_seed"], 0),
+            explore_replay=_replay(raw["estuary_explore_replay"]),
+            explore_db=bool(raw["estuary_explore_db"]),
         )
         settings.validate()
         return settings
@@ -223,6 +274,36 @@ class EstuarySettings:
                 "--livekit-url (or LIVEKIT_URL) needs --livekit-api-key and --livekit-api-secret "
                 "(or LIVEKIT_API_KEY and LIVEKIT_API_SECRET)"
             )
+
+
+def _positive_seconds(flag: str, value: str | bool | None) -> float:
+    text = str(value)
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise pytest.UsageError(f"{flag} must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise pytest.UsageError(f"{flag} must be a finite number of seconds > 0, got {text!r}")
+    return seconds
+
+
+def _count(flag: str, value: str | bool | None, least: int) -> int | None:
+    text = _str(value)
+    if text is None:
+        return None
+    if not text.strip().isdigit() or int(text) < least:
+        raise pytest.UsageError(f"{flag} must be a whole number ≥ {least}, got {text!r}")
+    return int(text)
+
+
+def _replay(value: str | bool | None) -> ExploreReplay | None:
+    text = _str(value)
+    if text is None:
+        return None
+    try:
+        return parse_replay(text)
+    except ReplayError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _json_object(flag: str, text: str | None) -> dict[str, Any]:

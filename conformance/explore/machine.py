@@ -1,0 +1,232 @@
+"""The hypothesis state machine: rules are the client actions, one invariant method runs the checks.
+
+Rules pick a socket by slot; when the slot drawn cannot take the action, the other one does, so a
+drawn sequence keeps its meaning and shrinks well. Preconditions keep sequences meaningful
+(``livekit_join`` only after a token reply, audio only while voice is on).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from functools import cache
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from conformance.explore import actions
+from conformance.explore.actions import FORMS, MALFORMED, RECORDINGS, UNKNOWN_FORMS, describe_form
+from conformance.explore.invariants import INVARIANTS
+from conformance.explore.world import SLOTS, ExplorerPeer, World
+
+__all__ = ["Breach", "breach_type", "machine_class"]
+
+STEP_BOUND_FACTOR = 4  # an action waits at most a few of its bounds (connect, wait, probe per socket)
+
+
+class Breach(AssertionError):
+    """A broken invariant: the requirement, what was seen, and the sequence's steps (report JSON)."""
+
+    requirement = ""
+
+    def __init__(self, message: str, steps: list[dict[str, Any]]) -> None:
+        super().__init__(f"{self.requirement}: {message}")
+        self.message = message
+        self.steps = steps
+
+
+@cache
+def breach_type(requirement: str) -> type[Breach]:
+    """One exception class per requirement: hypothesis tells failures apart by type, so it never
+    shrinks one requirement's finding into another's."""
+    return type(f"Breach[{requirement}]", (Breach,), {"requirement": requirement})
+
+
+def _forms(event: str) -> st.SearchStrategy[int]:
+    return st.integers(0, len(FORMS[event]) - 1)
+
+
+SLOT = st.sampled_from(SLOTS)
+RECORDING = st.integers(0, max(0, len(RECORDINGS) - 1))
+
+
+def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateMachine]:
+    """A state machine over ``world`` that checks the invariants of ``checked`` requirements."""
+
+    class EstuaryExplorer(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            world.begin()
+
+        def teardown(self) -> None:
+            world.reset()
+
+        # -- helpers -------------------------------------------------------------------------
+
+        def _pick(self, slot: str, usable: Callable[[ExplorerPeer], bool]) -> str:
+            candidates = [
+                s for s in (slot, *SLOTS) if s in world.peers and world.peers[s].live and usable(world.peers[s])
+            ]
+            return candidates[0]
+
+        def _any(self, usable: Callable[[ExplorerPeer], bool] = lambda p: p.authenticated) -> bool:
+            return any(p.live and usable(p) for p in world.peers.values())
+
+        def _do(self, label: str, action: Coroutine[Any, Any, None]) -> None:
+            world.start_step(label)
+            bound = world.bounds.longest() * STEP_BOUND_FACTOR
+
+            async def then_probe() -> None:
+                await action
+                await actions.probe(world)
+
+            world.loop.run(then_probe(), bound, label)
+
+        # -- sockets -------------------------------------------------------------------------
+
+        @precondition(lambda self: len(world.peers) < len(SLOTS))
+        @rule(slot=SLOT, style=st.sampled_from(("connect", "event")))
+        def open_socket(self, slot: str, style: str) -> None:
+            free = next(s for s in (slot, *SLOTS) if s not in world.peers)
+            self._do(f"open_socket({free}, auth={style})", actions.open_session(world, free, style))
+
+        @precondition(lambda self: bool(world.peers))
+        @rule(slot=SLOT)
+        def close_socket(self, slot: str) -> None:
+            chosen = slot if slot in world.peers else next(iter(world.peers))
+            self._do(f"close_socket({chosen})", actions.close_socket(world, chosen))
+
+        # -- text ----------------------------------------------------------------------------
+
+        @precondition(lambda self: self._any())
+        @rule(slot=SLOT, form=_forms("text"))
+        def text(self, slot: str, form: int) -> None:
+            s = self._pick(slot, lambda p: p.authenticated)
+            self._do(f"text({s}, {FORMS['text'][form]!r})", actions.text(world, s, form))
+
+        @precondition(lambda self: self._any())
+        @rule(slot=SLOT, form=_forms("say_line"))
+        def say_line(self, slot: str, form: int) -> None:
+            s = self._pick(slot, lambda p: p.authenticated)
+            self._do(f"say_line({s}, {FORMS['say_line'][form]!r})", actions.say_line(world, s, form))
+
+        @precondition(lambda self: self._any())
+        @rule(slot=SLOT, form=_forms("client_interrupt"))
+        def interrupt(self, slot: str, form: int) -> None:
+            s = self._pick(slot, lambda p: p.authenticated)
+            shown = describe_form(FORMS["client_interrupt"][form])
+            self._do(f"client_interrupt({s}, {shown})", actions.interrupt(world, s, form))
+
+        @precondition(lambda self: self._any())
+        @rule(slot=SLOT, form=_forms("audio_playback_complete"))
+        def playback_complete(self, slot: str, form: int) -> None:
+            s = self._pick(slot, lambda p: p.authenticated)
+            shown = describe_form(FORMS["audio_playback_complete"][form])
+            self._do(f"audio_playback_complete({s}, {shown})", actions.playback_complete(world, s, form))
+
+        @precondition(lambda self: self._any())
+        @rule(slot=SLOT, index=st.integers(0, len(MALFORMED) - 1))
+        def malformed(self, slot: str, index: int) -> None:
+            event, payload, needs_voice = MALFORMED[index]
+            if needs_voice and not self._any(lambda p: p.authenticated and p.ws_voice):
+                index, (event, payload, needs_voice) = 0, MALFORMED[0]
+            s = self._pick(slot, lambda p: p.authenticated and (p.ws_voice or not needs_voice))
+            self._do(f"malformed({s}, {event} {payload!r})", actions.malformed(world, s, index))
+
+        @precondition(lambda self: self._any())
+        @rule(slot=SLOT, form=st.integers(0, len(UNKNOWN_FORMS) - 1))
+        def unknown_event(self, slot: str, form: int) -> None:
+            s = self._pick(slot, lambda p: p.authenticated)
+            shown = describe_form(UNKNOWN_FORMS[form])
+            self._do(f"unknown_event({s}, {shown})", actions.unknown_event(world, s, form))
+
+        # -- WebSocket voice -----------------------------------------------------------------
+
+        @precondition(lambda self: self._any())
+        @rule(slot=SLOT, form=_forms("start_voice"))
+        def start_voice(self, slot: str, form: int) -> None:
+            s = self._pick(slot, lambda p: p.authenticated)
+            shown = describe_form(FORMS["start_voice"][form])
+            self._do(f"start_voice({s}, {shown})", actions.start_voice(world, s, form))
+
+        @precondition(lambda self: self._any())
+        @rule(slot=SLOT, form=_forms("stop_voice"))
+        def stop_voice(self, slot: str, form: int) -> None:
+            s = self._pick(slot, lambda p: p.authenticated)
+            shown = describe_form(FORMS["stop_voice"][form])
+            self._do(f"stop_voice({s}, {shown})", actions.stop_voice(world, s, form))
+
+        @precondition(lambda self: self._any(lambda p: p.authenticated and p.ws_voice))
+        @rule(slot=SLOT, recording=RECORDING)
+        def say_websocket(self, slot: str, recording: int) -> None:
+            s = self._pick(slot, lambda p: p.authenticated and p.ws_voice)
+            name = RECORDINGS[recording].name
+            self._do(f"say_websocket({s}, {name})", actions.say_websocket(world, s, recording))
+
+        # -- LiveKit voice -------------------------------------------------------------------
+
+        @precondition(lambda self: self._any())
+        @rule(slot=SLOT, form=_forms("livekit_token"))
+        def livekit_token(self, slot: str, form: int) -> None:
+            s = self._pick(slot, lambda p: p.authenticated)
+            shown = describe_form(FORMS["livekit_token"][form])
+            self._do(f"livekit_token({s}, {shown})", actions.livekit_token(world, s, form))
+
+        @precondition(lambda self: self._any(_room_to_connect))
+        @rule(slot=SLOT)
+        def room_connect(self, slot: str) -> None:
+            s = self._pick(slot, _room_to_connect)
+            room = world.peers[s].token_rooms[-1]
+            self._do(f"room_connect({s}, {room})", actions.room_connect(world, s))
+
+        @precondition(lambda self: bool(_connected_rooms()))
+        @rule()
+        def room_leave(self) -> None:
+            room = _connected_rooms()[0]
+            self._do(f"room_leave({room})", actions.room_leave(world, room))
+
+        @precondition(lambda self: bool(_connected_rooms()))
+        @rule(recording=RECORDING)
+        def say_livekit(self, recording: int) -> None:
+            room = _connected_rooms()[-1]
+            name = RECORDINGS[recording].name
+            self._do(f"say_livekit({room}, {name})", actions.say_livekit(world, room, recording))
+
+        @precondition(lambda self: self._any(lambda p: p.authenticated and bool(p.token_rooms)))
+        @rule(slot=SLOT, form=_forms("livekit_join"))
+        def livekit_join(self, slot: str, form: int) -> None:
+            s = self._pick(slot, lambda p: p.authenticated and bool(p.token_rooms))
+            shown = describe_form(FORMS["livekit_join"][form])
+            self._do(f"livekit_join({s}, {shown})", actions.livekit_join(world, s, form))
+
+        @precondition(lambda self: self._any())
+        @rule(slot=SLOT, form=_forms("livekit_leave"))
+        def livekit_leave(self, slot: str, form: int) -> None:
+            s = self._pick(slot, lambda p: p.authenticated)
+            shown = describe_form(FORMS["livekit_leave"][form])
+            self._do(f"livekit_leave({s}, {shown})", actions.livekit_leave(world, s, form))
+
+        # -- the checks ----------------------------------------------------------------------
+
+        @invariant()
+        def protocol_holds(self) -> None:
+            for requirement, check in INVARIANTS.items():
+                if requirement not in checked:
+                    continue
+                problem = check(world)
+                if problem:
+                    world.first_breach.setdefault(requirement, time.monotonic())
+                    raise breach_type(requirement)(problem, [s.to_json() for s in world.steps])
+
+    def _room_to_connect(peer: ExplorerPeer) -> bool:
+        return peer.authenticated and bool(peer.token_rooms) and peer.token_rooms[-1] not in world.rooms
+
+    def _connected_rooms() -> list[str]:
+        return [
+            room
+            for room, (_, connection) in world.rooms.items()
+            if connection.disconnected_at is None and connection.room.isconnected()
+        ]
+
+    return EstuaryExplorer

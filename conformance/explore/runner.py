@@ -1,0 +1,169 @@
+"""The exploration: hypothesis runs the state machine in small batches until the budget is spent.
+
+A finding (a broken invariant, shrunk) is replayed once from its ``@reproduce_failure`` blob: it
+stands when it breaks the same requirement again, else it is reported as flaky. Exploring goes on
+with that requirement's check off, so one run can find several requirements broken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import hypothesis
+from hypothesis import HealthCheck, Phase, reproduce_failure
+from hypothesis import settings as hypothesis_settings
+from hypothesis.errors import DidNotReproduce
+from hypothesis.internal.conjecture import engine as conjecture_engine
+from hypothesis.stateful import run_state_machine_as_test
+
+from conformance.explore.machine import Breach, machine_class
+from conformance.explore.requirements import EXPLORED
+from conformance.explore.world import World
+from pytest_estuary.explore_replay import ExploreReplay
+
+__all__ = ["BATCH_EXAMPLES", "STEPS_PER_SEQUENCE", "Exploration", "Finding", "explore", "replay_finding"]
+
+BATCH_EXAMPLES = 4  # sequences per hypothesis run: the budget is checked between runs
+STEPS_PER_SEQUENCE = 12  # a sequence this long reaches any documented state (token, join, voice, two sockets)
+_BLOB = re.compile(r"@reproduce_failure\('(?P<version>[^']+)', b'(?P<blob>[A-Za-z0-9+/=]+)'\)")
+
+
+@dataclass
+class Finding:
+    """A requirement broken by a shrunk sequence; ``flaky`` says why it is not a FAIL."""
+
+    requirement: str
+    message: str
+    steps: list[dict[str, Any]]
+    replay: str | None
+    flaky: str | None = None
+
+
+@dataclass
+class Exploration:
+    """What one exploration did and found."""
+
+    seed: int
+    findings: dict[str, Finding] = field(default_factory=dict)
+    sequences: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    blocks: dict[str, str] = field(default_factory=dict)
+    exercised: set[str] = field(default_factory=set)
+    first_finding_after: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds else 0.0
+
+
+def _settings(examples: int, database: bool) -> hypothesis_settings:
+    extra: dict[str, Any] = {} if database else {"database": None}
+    return hypothesis_settings(
+        max_examples=examples,
+        stateful_step_count=STEPS_PER_SEQUENCE,
+        deadline=None,  # network round trips: their bounds are the protocol's, checked by the invariants
+        print_blob=True,
+        report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
+        **extra,
+    )
+
+
+@contextlib.contextmanager
+def _shrinking_within(seconds: float) -> Iterator[None]:
+    """hypothesis has no public setting for its shrink time (300 s): the budget bounds it here."""
+    saved = conjecture_engine.MAX_SHRINKING_SECONDS
+    conjecture_engine.MAX_SHRINKING_SECONDS = max(1, int(seconds))
+    try:
+        yield
+    finally:
+        conjecture_engine.MAX_SHRINKING_SECONDS = saved
+
+
+def _breach_in(exc: BaseException) -> Breach | None:
+    if isinstance(exc, Breach):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):  # hypothesis' FlakyFailure is an ExceptionGroup
+        found = _breach_in(inner)
+        if found is not None:
+            return found
+    return None
+
+
+def _replay_line(requirement: str, exc: BaseException) -> str | None:
+    for note in getattr(exc, "__notes__", ()):
+        found = _BLOB.search(note)
+        if found:
+            return ExploreReplay(requirement=requirement, version=found["version"], blob=found["blob"]).line()
+    return None
+
+
+def replay_finding(world: World, replay: ExploreReplay) -> Breach | None:
+    """Run the one sequence ``replay`` names; the breach of its requirement when it happens again."""
+    assert replay.requirement is not None and replay.version is not None and replay.blob is not None
+    machine = machine_class(world, frozenset({replay.requirement}))
+    reproduce_failure(replay.version, replay.blob.encode("ascii"))(machine)
+    try:
+        run_state_machine_as_test(machine, settings=_settings(1, database=False))
+    except DidNotReproduce:
+        return None
+    except Exception as exc:  # another failure is not this finding
+        breach = _breach_in(exc)
+        return breach if breach is not None and breach.requirement == replay.requirement else None
+    return None
+
+
+def explore(world: World, *, budget: float, examples: int | None, seed: int | None, database: bool) -> Exploration:
+    """Explore until ``budget`` seconds (or ``examples`` sequences) are spent."""
+    seed = random.SystemRandom().randrange(2**32) if seed is None else seed
+    result = Exploration(seed=seed)
+    rng = random.Random(seed)
+    started = time.monotonic()
+    deadline = started + budget
+    checked = set(EXPLORED)
+    sequences_left = examples if examples is not None else None
+    with _shrinking_within(budget):
+        while checked and time.monotonic() < deadline and (sequences_left is None or sequences_left > 0):
+            batch = BATCH_EXAMPLES if sequences_left is None else min(BATCH_EXAMPLES, sequences_left)
+            machine = machine_class(world, frozenset(checked))
+            hypothesis.seed(rng.getrandbits(64))(machine)
+            before = world.sequences
+            try:
+                run_state_machine_as_test(machine, settings=_settings(batch, database))
+            except Exception as exc:
+                breach = _breach_in(exc)
+                if breach is None:
+                    raise
+                first = world.first_breach.get(breach.requirement, time.monotonic())
+                result.first_finding_after[breach.requirement] = first - started
+                result.findings[breach.requirement] = _judge(world, breach, exc)
+                checked.discard(breach.requirement)
+            if sequences_left is not None:
+                sequences_left -= world.sequences - before
+    result.seconds = time.monotonic() - started
+    result.sequences, result.steps = world.sequences, world.total_steps
+    result.blocks, result.exercised = dict(world.blocks), set(world.exercised)
+    return result
+
+
+def _judge(world: World, breach: Breach, exc: BaseException) -> Finding:
+    replay = _replay_line(breach.requirement, exc)
+    finding = Finding(breach.requirement, breach.message, breach.steps, replay)
+    if breach is not exc:
+        finding.flaky = "hypothesis saw the sequence pass when it ran it again while shrinking"
+    elif replay is None:
+        finding.flaky = "hypothesis gave no replay blob for it"
+    else:
+        from pytest_estuary.explore_replay import parse_replay
+
+        if replay_finding(world, parse_replay(replay)) is None:
+            finding.flaky = "it did not happen again when its shrunk sequence was replayed"
+    return finding

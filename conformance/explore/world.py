@@ -1,0 +1,199 @@
+"""The explorer's world: its sockets and room connections, what it sent and saw, and a loop to run them on.
+
+hypothesis calls rules synchronously; the sockets live on an event loop in a thread of the
+explorer's own, which keeps running between rules, so every event is timestamped when it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from conformance.explore.bounds import Bounds
+from conformance.explore.steps import Entry, Step, abbreviate
+from conformance.peer import RawPeer, WireEvent
+from conformance.rtc_peer import RtcPeer
+from pytest_estuary.livekit_server import LiveKitCredentials
+from pytest_estuary.targets import EstuaryTarget
+from pytest_estuary.waiting import WaitTimeout, wait_until
+
+__all__ = ["SLOTS", "Expectation", "ExplorerError", "ExplorerPeer", "LoopThread", "World"]
+
+T = TypeVar("T")
+SLOTS = ("p1", "p2")  # two sockets at most, both for the example's one player
+HANG_UP = "<disconnect>"
+
+
+class ExplorerError(RuntimeError):
+    """The explorer itself broke (a harness error: ERROR, never a protocol verdict)."""
+
+
+class LoopThread:
+    """An event loop running in a daemon thread; ``run()`` executes a coroutine there, bounded."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="estuary-explorer", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], bound: float, what: str) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(bound)
+        except TimeoutError:
+            future.cancel()
+            raise ExplorerError(f"the explorer's {what} did not finish within {bound:.1f} s") from None
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+@dataclass
+class Expectation:
+    """What the protocol promised after one action, and whether it came (``broken`` says how not)."""
+
+    requirement: str
+    peer: str
+    what: str
+    broken: str | None = None
+
+
+class ExplorerPeer(RawPeer):
+    """A raw peer that logs into the world's current step and keeps the model of its session."""
+
+    def __init__(self, world: World, target: EstuaryTarget, name: str) -> None:
+        super().__init__(target, name=name)
+        self.world = world
+        self.closing = False
+        self.authenticated = False
+        self.token_rooms: list[str] = []
+        self.ws_voice = False
+        self.sent: dict[str, int] = {}
+        self.spoke = False
+        self.last_sent: tuple[str, bool] | None = None  # (event, a documented form?)
+        self.streams: list[asyncio.Task[None]] = []
+        self.token_reply: dict[str, Any] = {}
+
+    def _record(self, direction: Literal["in", "out"], name: str, args: tuple[Any, ...]) -> None:
+        super()._record(direction, name, args)
+        self.world.log("sent" if direction == "out" else "received", self.name, name, args)
+
+    async def send(self, name: str, payload: Any, *, documented: bool = True) -> float:
+        """Emit ``name``; returns the send time. ``documented``: a form protocol.md lists (WIRE-2)."""
+        self.sent[name] = self.sent.get(name, 0) + 1
+        self.last_sent = (name, documented)
+        if not documented:
+            self.world.malformed_sent.add(self.name)
+        started = time.monotonic()
+        await self.emit(name, payload)
+        return started
+
+    @property
+    def live(self) -> bool:
+        return self.sio.connected and not self.closing and not self.disconnected.is_set()
+
+    def received(self, names: str | tuple[str, ...], since: float = 0.0) -> list[WireEvent]:
+        return self.seen(names, since=since)
+
+    async def first(
+        self, names: str | tuple[str, ...], since: float, bound: float, predicate: Any = None
+    ) -> WireEvent | None:
+        """The first ``names`` event at or after ``since`` within ``bound``; None when none came (or the
+        socket closed first: then nothing more can come)."""
+
+        def found() -> WireEvent | bool:
+            for event in self.seen(names, since=since):
+                if predicate is None or predicate(event):
+                    return event
+            return self.disconnected.is_set()
+
+        try:
+            got = await wait_until(found, timeout=bound, awaited=f"{names!r}", changed=self._changed)
+        except WaitTimeout:
+            return None
+        return got if isinstance(got, WireEvent) else None
+
+
+@dataclass
+class World:
+    """Everything one explored sequence made; ``reset()`` between sequences closes it all."""
+
+    target: EstuaryTarget
+    bounds: Bounds
+    loop: LoopThread
+    livekit: LiveKitCredentials | None = None  # known in embedded mode: rooms are then listed too
+    peers: dict[str, ExplorerPeer] = field(default_factory=dict)
+    rooms: dict[str, tuple[str, RtcPeer]] = field(default_factory=dict)  # room → (socket, connection)
+    steps: list[Step] = field(default_factory=list)
+    expectations: list[Expectation] = field(default_factory=list)
+    blocks: dict[str, str] = field(default_factory=dict)  # requirement → what failed (a step, not a finding)
+    malformed_sent: set[str] = field(default_factory=set)  # sockets sent a malformed form in this step
+    player_id: str = ""
+    t0: float = 0.0
+    closed_peers: list[ExplorerPeer] = field(default_factory=list)
+    sequences: int = 0  # across the exploration (the bench's steps per second)
+    total_steps: int = 0
+    first_breach: dict[str, float] = field(default_factory=dict)  # requirement → when first seen broken
+    exercised: set[str] = field(default_factory=set)  # requirements some step gave a chance to break
+
+    def begin(self) -> None:
+        self.player_id = self.target.unique_player_id()
+        self.t0 = time.monotonic()
+        self.sequences += 1
+
+    def log(self, direction: Literal["sent", "received", "note"], peer: str, event: str, args: tuple[Any, ...]) -> None:
+        if not self.steps:
+            return
+        payload = None if direction == "note" else abbreviate(args)
+        entry = Entry(time.monotonic() - self.t0, direction, peer, event, payload)
+        step = self.steps[-1]
+        (step.sent if direction == "sent" else step.received).append(entry)
+
+    def start_step(self, action: str) -> None:
+        self.steps.append(Step(len(self.steps) + 1, action, time.monotonic() - self.t0))
+        self.malformed_sent = set()
+        self.total_steps += 1
+        self.exercised |= {"WIRE-1", "WIRE-2"}
+
+    def note(self, peer: str, what: str) -> None:
+        self.log("note", peer, what, ())
+
+    def block(self, requirement: str, peer: str, what: str) -> None:
+        """A step of another requirement failed: noted, never a finding of the explorer's own."""
+        self.blocks.setdefault(requirement, what)
+        self.note(peer, f"BLOCKED by {requirement}: {what}")
+
+    def expect(self, requirement: str, peer: str, what: str, broken: str | None) -> None:
+        self.expectations.append(Expectation(requirement, peer, what, broken))
+        self.exercised.add(requirement)
+
+    def open_peers(self) -> list[ExplorerPeer]:
+        return [p for p in self.peers.values() if p.live and p.authenticated]
+
+    async def close_all(self) -> None:
+        """Close every socket and room connection this sequence made (bounded, errors swallowed)."""
+        for peer in [*self.peers.values(), *self.closed_peers]:
+            for task in peer.streams:
+                task.cancel()
+            peer.closing = True
+            try:
+                await asyncio.wait_for(peer.close(), self.bounds.leave)
+            except Exception:  # a socket that will not close cleanly is gone anyway
+                pass
+        for _, connection in self.rooms.values():
+            await connection.close(self.bounds.leave)
+        self.peers.clear()
+        self.closed_peers.clear()
+        self.rooms.clear()
+
+    def reset(self) -> None:
+        self.loop.run(self.close_all(), self.bounds.leave * (2 + len(self.rooms) + len(self.peers)), "clean-up")
+        self.steps = []
+        self.expectations = []
