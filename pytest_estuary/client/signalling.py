@@ -145,7 +145,9 @@ class Signalling:
     async def _open(self, *, reconnect: bool) -> SessionInfo:
         cfg = self.config
         progress = self._progress = _Progress()
-        http = aiohttp.ClientSession(trace_configs=[progress.trace()])
+        # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as CI runners set them
+        connector = aiohttp.TCPConnector(ssl=cfg.tls())
+        http = aiohttp.ClientSession(trace_configs=[progress.trace()], connector=connector, trust_env=True)
         sio = _GuardedClient(
             self._on_reserved,
             reconnection=False,
@@ -195,6 +197,7 @@ class Signalling:
                     cfg.server_url,
                     namespaces=[NAMESPACE],
                     transports=["websocket"],
+                    socketio_path=cfg.socketio_path,
                     auth=cfg.auth() if cfg.auth_style == "connect" else None,
                     wait_timeout=cfg.connect_timeout + 1.0,  # our own bound (above) is the one that fires
                 )
