@@ -112,7 +112,8 @@ class Nginx:
     """nginx terminating TLS: ``ports`` names each server block's loopback port.
 
     - ``tls``: the staging front door, good certificate; Socket.IO at ``/socket.io/`` and, as behind
-      a gateway, at ``/estuary/socket.io/``; - ``livekit``: wss in front of livekit-server;
+      a gateway, at ``/estuary/socket.io/``;
+    - ``livekit``: wss in front of livekit-server; ``livekit_wrong_host``: the same, wrong certificate;
     - ``other_ca``, ``wrong_host``, ``expired``: the same front door with a bad certificate;
     - ``plain``: the same front door without TLS.
     """
@@ -121,7 +122,8 @@ class Nginx:
         self.prefix = directory
         self.certificates = certificates
         self.fake_port, self.livekit_port = 0, livekit_port
-        self.ports = {name: free_port() for name in ("tls", "livekit", "other_ca", "wrong_host", "expired", "plain")}
+        names = ("tls", "livekit", "livekit_wrong_host", "other_ca", "wrong_host", "expired", "plain")
+        self.ports = {name: free_port() for name in names}
         self.process: subprocess.Popen[bytes] | None = None
 
     def config(self) -> str:
@@ -143,6 +145,7 @@ class Nginx:
         servers = [
             tls_server(self.ports["tls"], c.good, front),
             tls_server(self.ports["livekit"], c.good, f"location / {{ proxy_pass {livekit}; {_UPGRADE} }}"),
+            tls_server(self.ports["livekit_wrong_host"], c.wrong_host, f"location / {{ proxy_pass {livekit}; }}"),
             tls_server(self.ports["other_ca"], c.other_ca, front),
             tls_server(self.ports["wrong_host"], c.wrong_host, front),
             tls_server(self.ports["expired"], c.expired, front),

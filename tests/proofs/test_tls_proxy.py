@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from live_runs import SuiteRun, run_suite
 from standalone_fakes import StandaloneFakes
-from tls_proxy import Certificates, Nginx, SilentListener
+from tls_proxy import Certificates, Nginx, SilentListener, TinyProxy
 
 from pytest_estuary.livekit_server import LiveKitCredentials
 
@@ -100,3 +100,109 @@ def test_whole_live_suite_through_nginx_at_a_mount_path_gives_the_plain_verdicts
     access = (staging.nginx.prefix / "access.log").read_text()
     assert f"GET {MOUNT}?" in access, "the suite's Socket.IO went through the mount path"
     assert "GET /rtc" in access, "LiveKit signalling went through nginx (wss)"
+
+
+def test_readme_example_through_nginx_with_estuary_live(staging: Staging, pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(test_voice_app=EXAMPLE.read_text())
+    os.environ["ESTUARY_API_KEY"] = staging.fake["api_key"]
+    try:
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", *staging.live(staging.nginx.url("tls")))
+    finally:
+        del os.environ["ESTUARY_API_KEY"]
+    result.assert_outcomes(passed=2, skipped=1)  # the voice round trip joined the room over wss
+
+
+def _one_error(run: SuiteRun, tmp: Path, *words: str) -> None:
+    assert run.code != 0, run.output[-2000:]
+    assert run.report is not None, run.output[-2000:]
+    assert [c["verdict"] for c in run.report["cases"]] == ["ERROR"], _explain(run)
+    preflight = run.report["run"]["preflight"]
+    assert preflight["seconds"] <= FAIL_FAST_BOUND, preflight
+    head = "\n".join((tmp / "report.md").read_text().splitlines()[:8])
+    assert "**Gate: FAIL**" in head, head
+    for word in words:
+        assert word in head, f"{word!r} not in the Markdown's first lines:\n{head}"
+        assert word in run.output
+    assert "Connection error" not in preflight["diagnosis"], preflight
+
+
+FAILURES = {
+    "unknown-authority": ("other_ca", "https", ("from an unknown authority", "pass --estuary-ca-file")),
+    "wrong-host": ("wrong_host", "https", ("is not valid for 'localhost'", "it names staging.example.com")),
+    "expired": ("expired", "https", ("expired on", "GMT")),
+    "plain-http-on-https-url": ("plain", "https", ("speaks plain HTTP, not TLS", "the URL says https://")),
+    "https-on-http-url": ("tls", "http", ("is an https (TLS) server, but the URL says http://", "use https://")),
+    "handshake-never-completes": (
+        "silent",
+        "https",
+        ("TLS handshake with the Estuary server", "did not complete within"),
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", list(FAILURES))
+def test_each_tls_failure_is_one_error_in_words(staging: Staging, tmp_path: Path, failure: str) -> None:
+    where, scheme, words = FAILURES[failure]
+    url = f"{scheme}://localhost:{staging.silent.port}" if where == "silent" else staging.nginx.url(where, scheme)
+    run = run_suite(tmp_path, *staging.live(url), env=staging.env)
+    _one_error(run, tmp_path, *words)
+    assert staging.fake["api_key"] not in (tmp_path / "report.md").read_text()
+
+
+def test_livekit_certificate_problem_fails_lk2_and_blocks_on_it_in_words(
+    staging: Staging, livekit_server: LiveKitCredentials, tmp_path: Path
+) -> None:
+    """The Estuary server is fine; the LiveKit URL it hands out has a certificate for another host."""
+    wrong = LiveKitCredentials(
+        staging.nginx.url("livekit_wrong_host", "wss"), livekit_server.api_key, livekit_server.api_secret
+    )
+    fakes = StandaloneFakes(wrong)
+    try:
+        fake = fakes.start()
+        run = run_suite(
+            tmp_path, *staging.live(fake["url"]), "-k", "test_lk_2_ or test_lk_5_",
+            env={"ESTUARY_API_KEY": fake["api_key"]},
+        )  # fmt: skip
+    finally:
+        fakes.stop_all()
+    assert run.report is not None, run.output[-2000:]
+    words = "the TLS certificate of the LiveKit server at localhost:"
+    assert words in run.report["run"]["preflight"]["livekit"]
+    by_id = {c["id"]: c for c in run.cases()}
+    assert by_id["LK-2"]["verdict"] == "FAIL", _explain(run)
+    assert by_id["LK-5"]["verdict"] == "BLOCKED" and by_id["LK-5"]["blocked_by"] == "LK-2", _explain(run)
+    for case in (by_id["LK-2"], by_id["LK-5"]):
+        assert words in case["reason"] and "it names staging.example.com" in case["reason"], case["reason"]
+
+
+def test_signalling_goes_through_the_https_proxy_and_no_proxy_is_honoured(staging: Staging, tmp_path: Path) -> None:
+    proxy = TinyProxy(tmp_path / "tinyproxy").start()
+    try:
+        through = run_suite(
+            tmp_path, *staging.live(staging.nginx.url("tls")), "-k", "test_conn_1_ or test_conn_2_ or test_conn_4_",
+            env={**staging.env, "HTTPS_PROXY": proxy.url, "NO_PROXY": ""},
+        )  # fmt: skip
+        assert through.code == 0, _explain(through)
+        tunnels = proxy.connects()
+        assert any(f"localhost:{staging.nginx.ports['tls']}" in line for line in tunnels), tunnels
+        before = len(tunnels)
+        bypass = run_suite(
+            tmp_path, *staging.live(staging.nginx.url("tls")), "-k", "test_conn_1_",
+            env={**staging.env, "HTTPS_PROXY": proxy.url, "NO_PROXY": "localhost"}, name="bypass",
+        )  # fmt: skip
+        assert bypass.code == 0, _explain(bypass)
+        assert len(proxy.connects()) == before, "NO_PROXY=localhost: no tunnel through the proxy"
+    finally:
+        proxy.stop()
+
+
+def test_a_refusing_proxy_is_a_preflight_diagnosis_naming_it(staging: Staging, tmp_path: Path) -> None:
+    proxy = TinyProxy(tmp_path / "tinyproxy", connect_ports=(443,)).start()  # CONNECT to 443 only
+    try:
+        run = run_suite(
+            tmp_path, *staging.live(staging.nginx.url("tls")), env={**staging.env, "HTTPS_PROXY": proxy.url}
+        )
+    finally:
+        proxy.stop()
+    _one_error(run, tmp_path, f"the proxy {proxy.url} (from HTTPS_PROXY) refused CONNECT localhost:")
