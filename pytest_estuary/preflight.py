@@ -229,6 +229,8 @@ def _cause(exc: BaseException) -> str:
     """python-socketio says only 'Connection error'; the aiohttp error under it says why."""
     detail = str(exc) or type(exc).__name__
     cause = exc.__cause__ or exc.__context__
+    while cause is not None and (cause.__cause__ or cause.__context__) is not None and str(cause) in detail:
+        cause = cause.__cause__ or cause.__context__
     if cause is not None and str(cause) and str(cause) not in detail:
         detail += f" ({type(cause).__name__}: {str(cause)[:200]})"
     return detail

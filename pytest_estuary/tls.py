@@ -159,6 +159,7 @@ async def diagnose_tls(
     timeout: float = HANDSHAKE_TIMEOUT,
     what: str = "the server",
     tunnel: asyncio.StreamWriter | None = None,
+    remedy: str = CA_FILE_OPTION,
 ) -> str | None:
     """None when a verified TLS handshake with ``url``'s host completes within ``timeout``, else
     one sentence saying what is wrong with its TLS (and what to do about it)."""
@@ -172,7 +173,7 @@ async def diagnose_tls(
             "(TCP was accepted, the ServerHello never came)"
         )
     except ssl.SSLCertVerificationError as exc:
-        return await _certificate_problem(where, context, exc, what, timeout)
+        return await _certificate_problem(where, context, exc, what, timeout, remedy)
     except ssl.SSLError as exc:
         reason = (exc.reason or str(exc)).lower().replace("_", " ")
         if "wrong version" in reason or "record layer" in reason or "packet length" in reason or "http" in reason:
@@ -188,13 +189,18 @@ async def diagnose_tls(
 
 
 async def _certificate_problem(
-    where: TlsEndpoint, context: ssl.SSLContext, exc: ssl.SSLCertVerificationError, what: str, timeout: float
+    where: TlsEndpoint,
+    context: ssl.SSLContext,
+    exc: ssl.SSLCertVerificationError,
+    what: str,
+    timeout: float,
+    remedy: str,
 ) -> str:
     code = exc.verify_code
     if code in _UNKNOWN_AUTHORITY:
         return (
             f"the TLS certificate of {what} at {where} is from an unknown authority ({exc.verify_message}); "
-            f"pass {CA_FILE_OPTION} with the PEM bundle of the CA that signed it"
+            f"pass {remedy} with the PEM bundle of the CA that signed it"
         )
     relaxed = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     relaxed.check_hostname = False
@@ -231,12 +237,12 @@ async def speaks_tls(where: TlsEndpoint, timeout: float = 2.0) -> bool:
 
 
 async def diagnose_url(
-    url: str, context: ssl.SSLContext, *, what: str, timeout: float = HANDSHAKE_TIMEOUT
+    url: str, context: ssl.SSLContext, *, what: str, timeout: float = HANDSHAKE_TIMEOUT, remedy: str = CA_FILE_OPTION
 ) -> str | None:
     """:func:`diagnose_tls` for an https/wss URL; for an http/ws URL, whether the port speaks TLS."""
     where = TlsEndpoint.of(url)
     if where.secure:
-        return await diagnose_tls(url, context, timeout=timeout, what=what)
+        return await diagnose_tls(url, context, timeout=min(timeout, HANDSHAKE_TIMEOUT), what=what, remedy=remedy)
     if await speaks_tls(where, min(timeout, 2.0)):
         secure = "https" if url.startswith("http") else "wss"
         return f"{what} at {where} is an {secure} (TLS) server, but the URL says {url.split(':', 1)[0]}:// (use {secure}://)"
@@ -247,7 +253,7 @@ _verified: dict[tuple[str, int, int], ssl.SSLContext] = {}  # the context kept: 
 
 
 async def verify_once(
-    url: str, context: ssl.SSLContext, *, what: str, timeout: float = HANDSHAKE_TIMEOUT
+    url: str, context: ssl.SSLContext, *, what: str, timeout: float = HANDSHAKE_TIMEOUT, remedy: str = CA_FILE_OPTION
 ) -> str | None:
     """:func:`diagnose_tls`, remembered per endpoint and context once it passed (a room join
     pays for one handshake per process, not one per join)."""
@@ -257,7 +263,7 @@ async def verify_once(
 
     if key in _verified or proxy_for(url) is not None:  # through a proxy, a direct probe proves nothing
         return None
-    problem = await diagnose_tls(url, context, timeout=min(timeout, HANDSHAKE_TIMEOUT), what=what)
+    problem = await diagnose_tls(url, context, timeout=min(timeout, HANDSHAKE_TIMEOUT), what=what, remedy=remedy)
     if problem is None:
         _verified[key] = context
     return problem

@@ -189,7 +189,9 @@ class LiveKitVoice:
             trust_in_process(cfg.ca_file)
         if not token.url.startswith("wss://"):
             return
-        problem = await verify_once(token.url, cfg.tls(), what="the LiveKit server", timeout=cfg.connect_timeout)
+        problem = await verify_once(
+            token.url, cfg.tls(), what="the LiveKit server", timeout=cfg.connect_timeout, remedy="ca_file="
+        )
         if problem is not None:
             raise EstuaryError(ErrorCode.CONNECTION_FAILED, f"start_voice(): room connect: {problem}")
 
