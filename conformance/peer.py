@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import aiohttp
 import socketio
 
 from pytest_estuary.targets import EstuaryTarget
@@ -111,7 +112,7 @@ class RawPeer:
         self.disconnected = asyncio.Event()
         self._closing = False  # set by close(): a disconnect we asked for is not the server's doing
         self._changed = asyncio.Event()
-        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio = socketio.AsyncClient(reconnection=False, http_session=self._http_session)
         self.sio.on("*", self._on_any, namespace=NAMESPACE)
         self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
 
@@ -144,11 +145,17 @@ class RawPeer:
         if style == "event":
             await self.emit("authenticate", auth if auth is not None else self.auth())
 
+    def _http_session(self) -> aiohttp.ClientSession:
+        """The target's TLS trust; trust_env: HTTPS_PROXY / NO_PROXY as CI runners set them.
+        Engine.IO calls this per connection and closes the session with it."""
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.target.tls()), trust_env=True)
+
     async def _connect(self, url: str, auth: dict[str, Any] | None) -> None:
         await self.sio.connect(
             url,
             namespaces=[NAMESPACE],
             transports=["websocket"],
+            socketio_path=self.target.socketio_path,
             auth=auth,
             wait_timeout=max(2, int(self.target.timeout)),
         )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import ssl
 import time
 import wave
 from pathlib import Path
@@ -15,6 +17,7 @@ import numpy as np
 from livekit import rtc
 
 from pytest_estuary import audio
+from pytest_estuary.tls import ssl_context, verify_once
 from pytest_estuary.waiting import WaitTimeout, wait_until
 
 __all__ = ["RtcPeer", "read_wav"]
@@ -36,6 +39,17 @@ def read_wav(path: Path, sample_rate: int = SAMPLE_RATE) -> audio.PCM16:
         return pcm
     positions = np.arange(round(len(pcm) * sample_rate / rate)) * rate / sample_rate
     return np.interp(positions, np.arange(len(pcm)), pcm.astype(np.float64)).astype(np.int16)
+
+
+_contexts: dict[str | None, ssl.SSLContext] = {}
+
+
+def _trust() -> ssl.SSLContext:
+    """What livekit.rtc trusts: the system store or SSL_CERT_FILE (the plugin adds --estuary-ca-file there)."""
+    key = os.environ.get("SSL_CERT_FILE")
+    if key not in _contexts:
+        _contexts[key] = ssl_context()
+    return _contexts[key]
 
 
 class RtcPeer:
@@ -68,6 +82,10 @@ class RtcPeer:
             await stream.aclose()
 
     async def join(self, url: str, token: str, *, timeout: float) -> None:
+        if url.startswith("wss://"):  # a certificate problem in words, not after livekit.rtc's retries
+            problem = await verify_once(url, _trust(), what="the LiveKit server", timeout=timeout)
+            if problem is not None:
+                raise ConnectionError(problem)
         await asyncio.wait_for(self.room.connect(url, token), timeout)
 
     async def publish_microphone(self) -> None:

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import signal
+import ssl
 import sys
 import threading
 import urllib.parse
@@ -138,7 +139,24 @@ def build_parser() -> OneLineParser:
         help="scripted replies, used in order")  # fmt: skip
     add("--misbehave", type=json_of(dict, "a JSON object"), default={}, metavar="JSON",
         help=f"server-wide misbehaviour; keys: {', '.join(Misbehaviour.names())}")  # fmt: skip
+    add("--tls-cert", type=Path, metavar="PEM", help="serve HTTPS/WSS with this certificate (chain) file")
+    add("--tls-key", type=Path, metavar="PEM", help="the private key of --tls-cert")
     return parser
+
+
+def tls_context(parser: OneLineParser, cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        parser.error(f"--tls-cert and --tls-key go together; missing: {'--tls-cert' if cert is None else '--tls-key'}")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except FileNotFoundError as exc:
+        parser.error(f"argument --tls-cert/--tls-key: no such file: {exc.filename!r}")
+    except (ssl.SSLError, OSError) as exc:
+        parser.error(f"argument --tls-cert/--tls-key: {str(cert)!r} + {str(key)!r}: not a PEM certificate and key ({exc})")
+    return context
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -159,6 +177,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             "LIVEKIT_API_SECRET) go together; missing: "
             + ", ".join(n for n, v in zip(("url", "api key", "api secret"), given, strict=True) if not v)
         )
+    args.ssl_context = tls_context(parser, args.tls_cert, args.tls_key)
     args.livekit = None
     if all(given):
         try:
@@ -186,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         allowed_origins=args.allowed_origins,
         utterances=args.utterances or (),
         reclaim_memory=True,
+        ssl_context=args.ssl_context,
     )
     try:
         server.start()

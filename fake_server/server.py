@@ -12,6 +12,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Coroutine, Sequence
@@ -69,6 +70,7 @@ class FakeEstuaryServer:
         suite_utterances: bool = True,
         max_unauthenticated: int = MAX_UNAUTHENTICATED,
         reclaim_memory: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """``auth_deadline``: seconds a socket may stay open without authenticating.
         ``allowed_origins``: browser origins accepted besides loopback ones (``["*"]``: any).
@@ -76,7 +78,11 @@ class FakeEstuaryServer:
         recognises, besides the conformance suite's own (unless ``suite_utterances`` is False).
         ``max_unauthenticated``: sockets open at once without having authenticated; more are refused.
         ``reclaim_memory``: after a burst, collect and return freed memory to the system
-        (fake_server.memory); for a long-running server in its own process, as the CLI runs it."""
+        (fake_server.memory); for a long-running server in its own process, as the CLI runs it.
+        ``ssl_context``: a server context with its certificate loaded: serve HTTPS/WSS (``url`` is https://)."""
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise ValueError(f"ssl_context must be an ssl.SSLContext with a certificate loaded, got {ssl_context!r}")
+        self.ssl_context = ssl_context
         if api_keys is not None and (isinstance(api_keys, str) or not all(isinstance(k, str) and k for k in api_keys)):
             raise ValueError("api_keys must be a sequence of non-empty strings")
         keys = tuple(api_keys) if api_keys else (f"est-{secrets.token_urlsafe(24)}",)
@@ -128,7 +134,7 @@ class FakeEstuaryServer:
     def url(self) -> str:
         if self._engine is None:
             raise FakeServerError("the fake server is not running: call start() first")
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> FakeEstuaryServer:
         """Start listening (port 0 picks a free port); returns once it accepts connections."""
@@ -196,7 +202,7 @@ class FakeEstuaryServer:
             await runner.cleanup()
             raise
         self.port = sock.getsockname()[1]
-        await web.SockSite(runner, sock).start()
+        await web.SockSite(runner, sock, ssl_context=self.ssl_context).start()
         if self.settings.livekit is not None:
             await engine.bots.start()  # not awaited to readiness: early requests wait in its pipe
             namespace.livekit.fill_standby()

@@ -123,6 +123,8 @@ def estuary_target(request: pytest.FixtureRequest, estuary_settings: EstuarySett
         player_id=settings.player_id,
         mode=settings.mode,
         timeout=settings.timeout,
+        ca_file=settings.ca_file,
+        socketio_path=settings.socketio_path if settings.live else "/socket.io/",  # the fake's own path
     )
 
 

@@ -214,9 +214,13 @@ class ReportHooks:
         from pytest_estuary.preflight import run_preflight
 
         assert settings.url and settings.api_key  # validated at configure time
+        from pytest_estuary.tls import trust_in_process
+
+        trust_in_process(settings.ca_file)  # livekit.rtc reads its roots from SSL_CERT_FILE only
         result = run_preflight(
-            settings.url, settings.api_key, settings.character_id, settings.player_id, settings.timeout
-        )
+            settings.url, settings.api_key, settings.character_id, settings.player_id, settings.timeout,
+            ca_file=settings.ca_file, socketio_path=settings.socketio_path,
+        )  # fmt: skip
         self.report.record_preflight(result.as_dict())
         if not result.ok:
             self._write_report()

@@ -1,8 +1,11 @@
 """Before a live run: can the target be tested at all? One diagnosis within seconds if not.
 
-Checks, in order, each bounded: the host accepts TCP, a Socket.IO server answers on
-``/socket.io/`` with the ``/sdk`` namespace, the API key is accepted (``session_info``, or the
-``auth_error`` text), and whether LiveKit voice is offered (informational).
+Checks, in order, each bounded: the host accepts TCP (through the HTTP proxy the environment
+names, if any: a CONNECT tunnel), an https URL completes a verified TLS handshake (else what is
+wrong with the certificate or the port), a Socket.IO server answers at the Socket.IO path with
+the ``/sdk`` namespace, the API key is accepted (``session_info``, or the ``auth_error`` text),
+and whether LiveKit voice is offered (informational; a ``wss://`` LiveKit URL's TLS is checked
+with the same words, and the cases that join a room report it).
 """
 
 from __future__ import annotations
@@ -10,15 +13,19 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import socketio
 
+from pytest_estuary.proxies import ProxyError, open_tunnel, proxy_for, proxy_variable
 from pytest_estuary.settings import redact_url
+from pytest_estuary.tls import TlsEndpoint, diagnose_tls, speaks_tls, ssl_context
 
 __all__ = ["PreflightResult", "preflight", "run_preflight"]
 
@@ -70,11 +77,42 @@ async def _tcp(url: str) -> str | None:
     return None
 
 
-async def preflight(url: str, api_key: str, character_id: str, player_id: str, timeout: float) -> PreflightResult:
+async def _reach(url: str, context: ssl.SSLContext) -> str | None:
+    """TCP (directly or through the environment's proxy), then TLS for an https URL."""
+    proxy = proxy_for(url)
+    where = TlsEndpoint.of(url)
+    if proxy is None:
+        problem = await _tcp(url)
+        if problem:
+            return f"target unreachable: {problem}"
+        if where.secure:
+            return await diagnose_tls(url, context, what="the Estuary server")
+        return None
+    try:
+        _reader, writer = await open_tunnel(proxy, where.host, where.port, TCP_TIMEOUT, variable=proxy_variable(url))
+    except ProxyError as exc:
+        return f"target unreachable through the proxy: {exc}"
+    if where.secure:
+        return await diagnose_tls(url, context, what="the Estuary server", tunnel=writer)
+    writer.close()
+    return None
+
+
+async def preflight(
+    url: str,
+    api_key: str,
+    character_id: str,
+    player_id: str,
+    timeout: float,
+    *,
+    ca_file: str | os.PathLike[str] | None = None,
+    socketio_path: str = "/socket.io/",
+) -> PreflightResult:
     """Probe ``url``; ``ok`` is False with a one-line diagnosis when the suite cannot run."""
     started = time.monotonic()
     shown = redact_url(url)
     result = PreflightResult(ok=False)
+    context = ssl_context(ca_file)
 
     def done(diagnosis: str | None) -> PreflightResult:
         result.ok = diagnosis is None
@@ -82,13 +120,17 @@ async def preflight(url: str, api_key: str, character_id: str, player_id: str, t
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
-    problem = await _tcp(url)
+    problem = await _reach(url, context)
     if problem:
-        return done(f"target unreachable: {problem}")
-    result.steps.append("tcp")
+        return done(problem)
+    result.steps.append("tls" if TlsEndpoint.of(url).secure else "tcp")
     received: dict[str, Any] = {}
     arrived = asyncio.Event()
-    sio = socketio.AsyncClient(reconnection=False)
+
+    def http_session() -> aiohttp.ClientSession:  # Engine.IO closes it with the connection
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context), trust_env=True)
+
+    sio = socketio.AsyncClient(reconnection=False, http_session=http_session)
 
     async def on_any(event: str, *args: Any) -> None:
         received.setdefault(event, args[0] if args else None)
@@ -103,12 +145,26 @@ async def preflight(url: str, api_key: str, character_id: str, player_id: str, t
     try:
         try:
             await asyncio.wait_for(
-                sio.connect(url, namespaces=[NAMESPACE], transports=["websocket"], auth=auth, wait_timeout=5),
+                sio.connect(
+                    url, namespaces=[NAMESPACE], transports=["websocket"], auth=auth, wait_timeout=5,
+                    socketio_path=socketio_path,
+                ),
                 SOCKETIO_TIMEOUT + 1,
-            )
+            )  # fmt: skip
         except (socketio.exceptions.ConnectionError, TimeoutError, OSError) as exc:
-            detail = str(exc) or type(exc).__name__
-            return done(f"no Socket.IO server with namespace {NAMESPACE} at {shown} (WebSocket transport): {detail}")
+            where = TlsEndpoint.of(url)
+            if not where.secure and proxy_for(url) is None and await speaks_tls(where):
+                secure = "https" if url.startswith("http") else "wss"
+                return done(
+                    f"{shown} is an {secure} (TLS) server, but the URL says {url.split(':', 1)[0]}:// "
+                    f"(use {secure}://{where})"
+                )
+            detail = _cause(exc)
+            return done(
+                f"no Socket.IO server with namespace {NAMESPACE} at {shown} (WebSocket transport, "
+                f"path {socketio_path}): {detail}"
+                + ("" if socketio_path != "/socket.io/" else "; behind a gateway, see --estuary-socketio-path")
+            )
         result.steps.append("socketio /sdk")
         bound = min(timeout, 10.0)
         answer = await _first_of(received, arrived, ("session_info", "auth_error"), bound / 2)
@@ -129,6 +185,12 @@ async def preflight(url: str, api_key: str, character_id: str, player_id: str, t
         offer = await _first_of(received, arrived, ("livekit_token", "livekit_error"), LIVEKIT_PROBE)
         if offer == "livekit_token":
             result.livekit = "offered (livekit_token answered)"
+            room_url = received["livekit_token"].get("url") if isinstance(received["livekit_token"], dict) else None
+            if isinstance(room_url, str) and room_url.startswith("wss://"):
+                # the cases that join a room say it too (BLOCKED by LK-2, or LK-2's own FAIL)
+                problem = await diagnose_tls(room_url, context, what="the LiveKit server", timeout=LIVEKIT_PROBE)
+                if problem:
+                    result.livekit = f"offered, but {problem}"
         elif offer == "livekit_error":
             payload = received["livekit_error"]
             result.livekit = f"refused: livekit_error {payload!r}"[:200]
@@ -163,6 +225,28 @@ async def _first_of(
             pass
 
 
-def run_preflight(url: str, api_key: str, character_id: str, player_id: str, timeout: float) -> PreflightResult:
+def _cause(exc: BaseException) -> str:
+    """python-socketio says only 'Connection error'; the aiohttp error under it says why."""
+    detail = str(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and (cause.__cause__ or cause.__context__) is not None and str(cause) in detail:
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None and str(cause) and str(cause) not in detail:
+        detail += f" ({type(cause).__name__}: {str(cause)[:200]})"
+    return detail
+
+
+def run_preflight(
+    url: str,
+    api_key: str,
+    character_id: str,
+    player_id: str,
+    timeout: float,
+    *,
+    ca_file: str | os.PathLike[str] | None = None,
+    socketio_path: str = "/socket.io/",
+) -> PreflightResult:
     """:func:`preflight` from synchronous code (the plugin calls it before any case runs)."""
-    return asyncio.run(preflight(url, api_key, character_id, player_id, timeout))
+    return asyncio.run(
+        preflight(url, api_key, character_id, player_id, timeout, ca_file=ca_file, socketio_path=socketio_path)
+    )

@@ -40,6 +40,19 @@ _OPTIONS = (
         env="ESTUARY_API_KEY",
     ),
     _Option(
+        "--estuary-ca-file",
+        "estuary_ca_file",
+        "PEM bundle of CA certificates trusted besides the system store (Socket.IO and LiveKit alike)",
+        env="ESTUARY_CA_FILE",
+    ),
+    _Option(
+        "--estuary-socketio-path",
+        "estuary_socketio_path",
+        "the path the server serves Socket.IO at, e.g. /estuary/socket.io/ behind a gateway",
+        env="ESTUARY_SOCKETIO_PATH",
+        default="/socket.io/",
+    ),
+    _Option(
         "--estuary-character-id",
         "estuary_character_id",
         "character id to talk to",
@@ -171,6 +184,8 @@ class EstuarySettings:
     live: bool = False
     url: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    socketio_path: str = "/socket.io/"
     character_id: str = "pytest-character"
     player_id: str = "pytest-player"
     timeout: float = 10.0
@@ -223,6 +238,8 @@ class EstuarySettings:
             live=bool(raw["estuary_live"]),
             url=_str(raw["estuary_url"]),
             api_key=_str(raw["estuary_api_key"]),
+            ca_file=_ca_file(_str(raw["estuary_ca_file"])),
+            socketio_path=_socketio_path(_str(raw["estuary_socketio_path"]) or "/socket.io/"),
             character_id=_str(raw["estuary_character_id"]) or "pytest-character",
             player_id=_str(raw["estuary_player_id"]) or "pytest-player",
             timeout=timeout,
@@ -304,6 +321,26 @@ def _replay(value: str | bool | None) -> ExploreReplay | None:
         return parse_replay(text)
     except ReplayError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _ca_file(text: str | None) -> Path | None:
+    from pytest_estuary.tls import CaFileError, check_ca_file
+
+    if text is None:
+        return None
+    try:
+        return check_ca_file(text, "--estuary-ca-file (or ESTUARY_CA_FILE)")
+    except CaFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _socketio_path(text: str) -> str:
+    if not text.startswith("/") or "?" in text or "#" in text or "//" in text:
+        raise pytest.UsageError(
+            "--estuary-socketio-path (or ESTUARY_SOCKETIO_PATH) must be a path such as /estuary/socket.io/, "
+            f"got {text!r}"
+        )
+    return text
 
 
 def _json_object(flag: str, text: str | None) -> dict[str, Any]:

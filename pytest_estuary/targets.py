@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_estuary.settings import redact_url
@@ -25,6 +27,17 @@ class EstuaryTarget:
     player_id: str
     mode: Literal["fake", "live"]
     timeout: float = 10.0
+    ca_file: Path | None = None  # --estuary-ca-file: trusted besides the system store
+    socketio_path: str = "/socket.io/"  # --estuary-socketio-path
+    _tls: list[ssl.SSLContext] = field(default_factory=list, repr=False, compare=False)
+
+    def tls(self) -> ssl.SSLContext:
+        """The SSL context for this target's connections (built once)."""
+        if not self._tls:
+            from pytest_estuary.tls import ssl_context
+
+            self._tls.append(ssl_context(self.ca_file))
+        return self._tls[0]
 
     def __repr__(self) -> str:
         return (
@@ -56,6 +69,9 @@ class ClientFactory:
             "api_key": self.target.api_key,
             "character_id": self.target.character_id,
             "player_id": self.target.unique_player_id(),
+            "ca_file": self.target.ca_file,
+            "ssl_context": self.target.tls(),
+            "socketio_path": self.target.socketio_path,
         }
         options.update(overrides)
         client = EstuaryClient(**options)

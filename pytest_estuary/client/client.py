@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import sys
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, Self, overload
 
@@ -110,6 +112,9 @@ class EstuaryClient(TypedEvents, Generic[A]):
         voice_start_timeout: float = 10.0,
         max_reconnect_attempts: int = 5,
         leave_timeout: float = 5.0,
+        ca_file: str | Path | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        socketio_path: str = "/socket.io/",
         audio_input: A,
     ) -> None: ...
 
@@ -132,6 +137,9 @@ class EstuaryClient(TypedEvents, Generic[A]):
         voice_start_timeout: float = 10.0,
         max_reconnect_attempts: int = 5,
         leave_timeout: float = 5.0,
+        ca_file: str | Path | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        socketio_path: str = "/socket.io/",
         audio_input: AudioInput | None,
     ) -> None: ...
 
@@ -153,6 +161,9 @@ class EstuaryClient(TypedEvents, Generic[A]):
         voice_start_timeout: float = 10.0,
         max_reconnect_attempts: int = 5,
         leave_timeout: float = 5.0,
+        ca_file: str | Path | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        socketio_path: str = "/socket.io/",
         audio_input: AudioInput | None = None,
     ) -> None:
         self.config = ClientConfig(
@@ -172,6 +183,9 @@ class EstuaryClient(TypedEvents, Generic[A]):
             reconnect=reconnect,
             max_reconnect_attempts=max_reconnect_attempts,
             leave_timeout=leave_timeout,
+            ca_file=ca_file,
+            ssl_context=ssl_context,
+            socketio_path=socketio_path,
         )
         # A is the type of audio_input, or SyntheticAudioInput when none was given (the overloads above)
         self.audio_input: A = audio_input if audio_input is not None else SyntheticAudioInput()  # type: ignore[assignment]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlparse
 
@@ -61,6 +63,11 @@ class ClientConfig:
     audio_sample_rate: int = 24000
     reconnect: bool = True
     max_reconnect_attempts: int = 5
+    # TLS: a PEM bundle trusted besides the system store (also for LiveKit: see pytest_estuary.tls),
+    # or a ready context (Socket.IO only: livekit.rtc cannot take one). Socket.IO's mount path.
+    ca_file: str | Path | None = None
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    socketio_path: str = "/socket.io/"
 
     def __post_init__(self) -> None:
         from pytest_estuary.client.audio_input import AudioInput
@@ -91,6 +98,32 @@ class ClientConfig:
         attempts = self.max_reconnect_attempts
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
             raise ConfigError("max_reconnect_attempts", "an int >= 0", attempts)
+        self._check_tls()
+
+    def _check_tls(self) -> None:
+        from pytest_estuary.tls import CaFileError, check_ca_file, ssl_context
+
+        if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
+            raise ConfigError("ssl_context", "an ssl.SSLContext or None", self.ssl_context)
+        if self.ca_file is not None:
+            if not isinstance(self.ca_file, str | Path):
+                raise ConfigError("ca_file", "a path to a PEM bundle, or None", self.ca_file)
+            try:
+                check_ca_file(self.ca_file, "ca_file")
+            except CaFileError as exc:
+                raise ConfigError("ca_file", "a readable file with PEM certificates", str(exc)) from None
+            if self.ssl_context is None:  # built once: loading the system store costs milliseconds
+                object.__setattr__(self, "ssl_context", ssl_context(self.ca_file))
+        path = self.socketio_path
+        if not isinstance(path, str) or not path.startswith("/") or "?" in path or "//" in path:
+            raise ConfigError("socketio_path", "a path such as '/socket.io/' or '/estuary/socket.io/'", path)
+
+    def tls(self) -> ssl.SSLContext:
+        """The context every TLS connection of this client uses (system store by default)."""
+        if self.ssl_context is None:
+            object.__setattr__(self, "ssl_context", ssl.create_default_context())
+        assert self.ssl_context is not None
+        return self.ssl_context
 
     def auth(self) -> dict[str, object]:
         """The auth dict of CONN-2/CONN-3."""

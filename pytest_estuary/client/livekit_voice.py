@@ -25,6 +25,7 @@ from pytest_estuary.client.events import LiveKitDisconnected, LiveKitReady, Live
 from pytest_estuary.client.selection import Transport
 from pytest_estuary.client.teardown import cancel_and_wait, close_input, describe, redact, report_failure
 from pytest_estuary.client.voice import VoiceContext, await_reply, open_input, protocol_error_about, pump
+from pytest_estuary.tls import trust_in_process, verify_once
 
 __all__ = ["MIC_TRACK_NAME", "SAMPLE_RATE", "LiveKitVoice"]
 
@@ -145,6 +146,7 @@ class LiveKitVoice:
         room.on("reconnected", self._on_reconnected)
         self._room = room
         options = rtc.RoomOptions(auto_subscribe=True)
+        await self._check_tls(token)
         # Shielded: cancelling Room.connect would leave the native side connected with no handle.
         attempt = asyncio.ensure_future(room.connect(token.url, token.token, options))
         try:
@@ -178,6 +180,20 @@ class LiveKitVoice:
                 ErrorCode.CONNECTION_FAILED,
                 f"room mismatch: livekit_token announced room {token.room!r} but the token joined room {room.name!r}",
             )
+
+    async def _check_tls(self, token: LiveKitToken) -> None:
+        """A wss:// room URL: trust the configured CA file, and say at once what is wrong with the
+        server's certificate (livekit.rtc would retry for half a minute and report a bare error)."""
+        cfg = self.ctx.config
+        if cfg.ca_file is not None:
+            trust_in_process(cfg.ca_file)
+        if not token.url.startswith("wss://"):
+            return
+        problem = await verify_once(
+            token.url, cfg.tls(), what="the LiveKit server", timeout=cfg.connect_timeout, remedy="ca_file="
+        )
+        if problem is not None:
+            raise EstuaryError(ErrorCode.CONNECTION_FAILED, f"start_voice(): room connect: {problem}")
 
     async def _publish(self) -> None:
         rtc = self.rtc

@@ -33,6 +33,7 @@ from pytest_estuary.client.events import (
     parse,
 )
 from pytest_estuary.client.teardown import cancel_and_wait, describe, report_failure
+from pytest_estuary.tls import diagnose_url
 
 __all__ = ["NAMESPACE", "RESERVED_EVENTS", "Signalling", "backoff"]
 
@@ -145,7 +146,9 @@ class Signalling:
     async def _open(self, *, reconnect: bool) -> SessionInfo:
         cfg = self.config
         progress = self._progress = _Progress()
-        http = aiohttp.ClientSession(trace_configs=[progress.trace()])
+        # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as CI runners set them
+        connector = aiohttp.TCPConnector(ssl=cfg.tls())
+        http = aiohttp.ClientSession(trace_configs=[progress.trace()], connector=connector, trust_env=True)
         sio = _GuardedClient(
             self._on_reserved,
             reconnection=False,
@@ -195,6 +198,7 @@ class Signalling:
                     cfg.server_url,
                     namespaces=[NAMESPACE],
                     transports=["websocket"],
+                    socketio_path=cfg.socketio_path,
                     auth=cfg.auth() if cfg.auth_style == "connect" else None,
                     wait_timeout=cfg.connect_timeout + 1.0,  # our own bound (above) is the one that fires
                 )
@@ -210,11 +214,29 @@ class Signalling:
             ) from None
         except socketio.exceptions.ConnectionError as exc:
             phase, seen = progress.phase(sio)
+            tls = await self._tls_problem(exc)
             raise EstuaryError(
                 ErrorCode.CONNECTION_FAILED,
-                f"connect(): {phase}: could not connect to {cfg.server_url} (namespace {NAMESPACE}): "
+                f"connect(): TLS: {tls}"
+                if tls
+                else f"connect(): {phase}: could not connect to {cfg.server_url} (namespace {NAMESPACE}): "
                 f"{describe(exc.__cause__ or exc)}; saw: {', '.join(seen)}",
             ) from exc
+
+    async def _tls_problem(self, exc: BaseException) -> str | None:
+        """python-socketio hides why an https connect failed; for a TLS failure under it, say what
+        is wrong with the certificate or the port, in words (one more bounded handshake)."""
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, aiohttp.ClientSSLError | aiohttp.ClientConnectorError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            return None
+        cfg = self.config
+        if not isinstance(cause, aiohttp.ClientSSLError) and not cfg.server_url.startswith(("https:", "wss:")):
+            return None
+        return await diagnose_url(
+            cfg.server_url, cfg.tls(), what="the Estuary server", timeout=cfg.connect_timeout, remedy="ca_file="
+        )
 
     def _register(self, sio: socketio.AsyncClient) -> None:
         async def on_disconnect(reason: Any = None) -> None:
