@@ -1,0 +1,3 @@
+// The browser SDK's public surface.
+export { EstuaryClient } from "./client.js";
+export { ErrorCode, EstuaryError } from "./errors.js";
