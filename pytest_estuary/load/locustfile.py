@@ -66,4 +66,4 @@ def _stop_engine(environment: Environment, **_kwargs: Any) -> None:
     _ENGINE.close()
 
 
-events.quitting.add_listener(_stop_engine)
+events.quitting.add_listener(_stop_engine)  # type: ignore[no-untyped-call]
