@@ -28,6 +28,7 @@ Kind = Literal["text", "livekit", "websocket"]
 KINDS: tuple[Kind, ...] = ("text", "livekit", "websocket")
 Report = Callable[[str, float, str | None], None]
 _counter = itertools.count(1)
+LEAD_SILENCE = 1.0  # seconds of silence before the speech
 # The nonces of the text sessions running in this process: a reply that carries another one's is crossed.
 _ACTIVE_NONCES: set[str] = set()
 
@@ -244,9 +245,12 @@ class _Session:
         self.client.on("stt_response", heard.append)
         bot_audio = self.client.bot_audio
         bot_audio.clear()
-        pcm = audio.concat(said.pcm, audio.silence(0.8, said.sample_rate))
-        started = time.monotonic()
+        # A second of silence first, as a person pauses: the bot may subscribe to our track a moment
+        # after livekit_ready under load, and a recogniser that missed the start hears other words.
+        lead = audio.silence(LEAD_SILENCE, said.sample_rate)
+        pcm = audio.concat(lead, said.pcm, audio.silence(0.8, said.sample_rate))
         self.client.audio_input.say(pcm, said.sample_rate)
+        started = time.monotonic() + LEAD_SILENCE  # the speech itself starts after the pause
         bound = phase("stt_final", self.transport).bound + len(pcm) / said.sample_rate
         try:
             final: SttResponse = await self.client.wait_for(
