@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pytest_estuary.load.loop_lag import MONITOR
 from pytest_estuary.load.recordings import load_recordings
 from pytest_estuary.load.scenarios import KINDS, SessionSettings, run_session
 
@@ -72,6 +73,7 @@ async def _serve(settings: SessionSettings) -> None:
         finally:
             _write({"id": request_id, "done": True})
 
+    MONITOR.start()
     _write({"ready": True})
     while line := await reader.readline():
         request = json.loads(line)
@@ -80,6 +82,7 @@ async def _serve(settings: SessionSettings) -> None:
         task.add_done_callback(running.discard)
     if running:
         await asyncio.wait(running, timeout=DRAIN_TIMEOUT)
+    await MONITOR.stop()
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from typing import Literal
 
 from pytest_estuary import audio
 from pytest_estuary.client import BotResponse, EstuaryClient, EstuaryError, EventTimeout, PayloadError, SttResponse
+from pytest_estuary.load.loop_lag import MONITOR, STALL_LIMIT
 from pytest_estuary.load.phases import ERROR_ID, phase
 from pytest_estuary.load.recordings import Recording
 
@@ -238,6 +239,14 @@ class _Session:
             await asyncio.sleep(0.02)
         self.ok("bot_track", time.monotonic() - started)
 
+    def _speech_failed(self, elapsed: float, why: str) -> _Failed:
+        """A missed or wrong transcript is the server's, unless our own loop stalled while speaking."""
+        stall = MONITOR.worst_since(time.monotonic() - elapsed - LEAD_SILENCE)
+        if stall >= STALL_LIMIT:
+            why += f" (not counted against the server: the load generator's loop stalled {stall * 1000:.0f} ms"
+            return self.fail("stt_final", elapsed, why + " while it spoke, so its speech went out late)", ERROR_ID)
+        return self.fail("stt_final", elapsed, why + f" (load generator loop lateness ≤ {stall * 1000:.0f} ms)")
+
     async def _speech(self) -> None:
         recordings = self.settings.recordings
         said = recordings[self.number % len(recordings)]
@@ -257,7 +266,7 @@ class _Session:
                 "stt_response", predicate=lambda r: r.is_final, timeout=bound
             )
         except EventTimeout as exc:
-            raise self.fail("stt_final", time.monotonic() - started, exc.message) from None
+            raise self._speech_failed(time.monotonic() - started, exc.message) from None
         heard_at = time.monotonic()
         elapsed = heard_at - started
         if not loosely_matches(final.text, said.text):
@@ -267,7 +276,7 @@ class _Session:
                 if other
                 else f"transcript {final.text!r} does not match what was said, {said.text!r}"
             )
-            raise self.fail("stt_final", elapsed, why)
+            raise self._speech_failed(elapsed, why)
         self.ok("stt_final", elapsed)
         await self._wait_final_reply(heard_at, "bot_response_final")
         self.ok("bot_response_final", time.monotonic() - heard_at)

@@ -50,6 +50,8 @@ def estuary_load(url: str | None, api_key: str | None, out: Path, *args: str, ti
     return LoadRun(done.returncode, out, done.stdout, done.stderr)
 
 
-def start_estuary_load(url: str, api_key: str, *args: str) -> subprocess.Popen[str]:
+def start_estuary_load(url: str, api_key: str, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``estuary-load`` in the background, its output to ``log`` (no pipe left to fill or to close)."""
     env = dict(os.environ, ESTUARY_API_KEY=api_key)
-    return subprocess.Popen(_command(url, *args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with log.open("wb") as sink:
+        return subprocess.Popen(_command(url, *args), env=env, stdout=sink, stderr=subprocess.STDOUT)
