@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import socketio
 
+from conformance import timeline
 from pytest_estuary.targets import EstuaryTarget
 from pytest_estuary.verdicts import step, violation
 
@@ -109,6 +110,7 @@ class RawPeer:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.sio.on("*", self._on_any, namespace=NAMESPACE)
         self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
+        timeline.register(self)
 
     async def _on_any(self, event: str, *args: Any) -> None:
         self._record("in", event, args)

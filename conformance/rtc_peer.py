@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from livekit import rtc
 
+from conformance import timeline
 from pytest_estuary import audio
 from pytest_estuary.waiting import WaitTimeout, wait_until
 
@@ -50,6 +51,7 @@ class RtcPeer:
         self._tasks: list[asyncio.Task[None]] = []
         self.room.on("track_subscribed", self._on_track)
         self.room.on("disconnected", self._on_disconnected)
+        timeline.register(self)
 
     def _on_disconnected(self, *_args: object) -> None:
         self.disconnected_at = time.monotonic()
