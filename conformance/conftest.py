@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from conformance import timeline
 from conformance.factories import PeerFactory, RtcPeerFactory, SteppedTestedClients
 from conformance.peer import WireEvent
 from pytest_estuary.clients import Unsupported
 from pytest_estuary.fixtures import reset_fake_server
+from pytest_estuary.report import TIMELINE_PROPERTY
 from pytest_estuary.settings import SETTINGS_KEY
 from pytest_estuary.targets import EstuaryTarget
 from pytest_estuary.tested_clients import CLIENT_KIND_KEY, TestedClients
@@ -54,6 +56,22 @@ def _clean_fake(request: pytest.FixtureRequest, estuary_target: EstuaryTarget) -
         engine.reset()
         pytest.fail(f"the case left state behind: {exc}", pytrace=False)
     engine.reset()
+
+
+@pytest.fixture(autouse=True)
+def _case_timeline(
+    request: pytest.FixtureRequest, estuary_target: EstuaryTarget, _clean_fake: None
+) -> Iterator[None]:
+    """The case's protocol events for the report (TIMELINE_PROPERTY), from its time zero (the fake
+    already reset) to its end (its peers and clients closed; the fake not yet reset again)."""
+    timeline.begin()
+    yield
+    server_log = None
+    if estuary_target.mode == "fake":
+        server_log = request.getfixturevalue("_estuary_fake_engine").events.all()
+    entries = timeline.finish(server_log)
+    if entries:
+        request.node.user_properties.append((TIMELINE_PROPERTY, entries))
 
 
 @pytest_asyncio.fixture
@@ -124,6 +142,10 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    clients = getattr(item, "funcargs", {}).get("tested_client")
+    if report.when == "call" and isinstance(clients, TestedClients):
+        for client in clients.clients:  # closed (and forgotten) at teardown: their events are kept
+            timeline.register(client)
     if report.when == "call" and report.failed:
         dump = _wire_dump(item)
         if dump:

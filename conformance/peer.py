@@ -16,6 +16,7 @@ from typing import Any, Literal
 import aiohttp
 import socketio
 
+from conformance import timeline
 from pytest_estuary.targets import EstuaryTarget
 from pytest_estuary.verdicts import step, violation
 
@@ -115,6 +116,7 @@ class RawPeer:
         self.sio = socketio.AsyncClient(reconnection=False, http_session=self._http_session)
         self.sio.on("*", self._on_any, namespace=NAMESPACE)
         self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
+        timeline.register(self)
 
     async def _on_any(self, event: str, *args: Any) -> None:
         self._record("in", event, args)

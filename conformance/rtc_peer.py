@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from livekit import rtc
 
+from conformance import timeline
 from pytest_estuary import audio
 from pytest_estuary.tls import ssl_context, verify_once
 from pytest_estuary.waiting import WaitTimeout, wait_until
@@ -64,6 +65,7 @@ class RtcPeer:
         self._tasks: list[asyncio.Task[None]] = []
         self.room.on("track_subscribed", self._on_track)
         self.room.on("disconnected", self._on_disconnected)
+        timeline.register(self)
 
     def _on_disconnected(self, *_args: object) -> None:
         self.disconnected_at = time.monotonic()

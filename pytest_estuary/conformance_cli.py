@@ -30,7 +30,7 @@ your own named 'conformance' cannot stand in for it, and with the suite's own py
 (-c FILE brings yours; -o NAME=VALUE changes one setting). Against your server:
 
   estuary-conformance --estuary-live --estuary-url URL --estuary-api-key KEY \\
-      --estuary-report report.json --estuary-report-md report.md
+      --estuary-report report.json --estuary-report-md report.md --estuary-report-html report.html
 
 Without --estuary-live it runs against the embedded fake server. The exit status is pytest's:
 non-zero when the conformance gate fails. pytest's own options follow ("pytest.main()" is this command).

@@ -1,7 +1,7 @@
 """The client matrix: several conformance reports (one per client) merged into one table —
 rows are cases, columns are clients, cells are verdicts with a one-line reason.
 
-    estuary-matrix ours.json estuary-sdk.json --json matrix.json --markdown matrix.md
+    estuary-matrix ours.json estuary-sdk.json --json matrix.json --markdown matrix.md --html matrix.html
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("reports", nargs="+", type=Path, help="JSON reports written with --estuary-report")
     parser.add_argument("--json", type=Path, help="write the matrix as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the matrix as Markdown here (default: print it)")
+    parser.add_argument("--html", type=Path, help="write the matrix as one self-contained HTML page here")
     args = parser.parse_args(argv)
     try:
         matrix = build_matrix({str(path): load_report(path) for path in args.reports})
@@ -113,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(matrix, indent=2) + "\n", encoding="utf-8")
     if args.markdown:
         args.markdown.write_text(text, encoding="utf-8")
+    if args.html:
+        from pytest_estuary.report import scrub_tokens
+        from pytest_estuary.report.html import matrix_html
+
+        args.html.write_text(scrub_tokens(matrix_html(matrix)), encoding="utf-8")
     if not args.markdown:
         sys.stdout.write(text)
     return 0

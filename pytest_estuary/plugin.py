@@ -25,7 +25,14 @@ from pytest_estuary.fixtures import (
     livekit_server,
     record_estuary_timing,
 )
-from pytest_estuary.report import CASE_PROPERTY, VERDICT_PROPERTY, ConformanceReport, merge_explorer_findings
+from pytest_estuary.report import (
+    CASE_PROPERTY,
+    VERDICT_PROPERTY,
+    BaselineError,
+    ConformanceReport,
+    load_baseline,
+    merge_explorer_findings,
+)
 from pytest_estuary.settings import SETTINGS_KEY, EstuarySettings, redact_url
 from pytest_estuary.tested_clients import CLIENT_KIND_KEY
 from pytest_estuary.verdicts import classify, set_current_case
@@ -80,6 +87,11 @@ def pytest_configure(config: pytest.Config) -> None:
             strict=settings.strict,
         )
         report.secrets = [s for s in (settings.api_key, settings.livekit_api_secret) if s]
+        if settings.report_baseline_path is not None:
+            try:
+                report.baseline = load_baseline(settings.report_baseline_path)
+            except BaselineError as exc:
+                raise pytest.UsageError(f"--estuary-report-baseline: {exc}") from None
         config.stash[REPORT_KEY] = report
         config.pluginmanager.register(ReportHooks(report, settings), "estuary-report")
 
@@ -191,7 +203,7 @@ class ReportHooks:
         self.report.add(report)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not (self.report.cases or self.settings.report_path or self.settings.report_md_path):
+        if not (self.report.cases or self._writes_files):
             return
         terminalreporter.section("estuary conformance")
         for line in self.report.terminal_lines():
@@ -228,13 +240,19 @@ class ReportHooks:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         merge_explorer_findings(self.report.cases)
-        if self.report.cases or self.settings.report_path or self.settings.report_md_path:
+        if self.report.cases or self._writes_files:
             self._write_report()
             # The gate also fails a run that executed no case (pytest's own 5 stays as it is).
             if self.report.gate_failed and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
+    @property
+    def _writes_files(self) -> bool:
+        settings = self.settings
+        return any((settings.report_path, settings.report_md_path, settings.report_html_path))
+
     def _write_report(self) -> None:
         from pytest_estuary import __version__
 
-        self.report.write(__version__, self.settings.report_path, self.settings.report_md_path)
+        settings = self.settings
+        self.report.write(__version__, settings.report_path, settings.report_md_path, settings.report_html_path)

@@ -76,6 +76,12 @@ _OPTIONS = (
     ),
     _Option("--estuary-report", "estuary_report", "write the JSON conformance report to this path"),
     _Option("--estuary-report-md", "estuary_report_md", "write the Markdown conformance summary to this path"),
+    _Option("--estuary-report-html", "estuary_report_html", "write the conformance report as one HTML page here"),
+    _Option(
+        "--estuary-report-baseline",
+        "estuary_report_baseline",
+        "a previous run's JSON report (--estuary-report): the HTML and Markdown show what changed",
+    ),
     _Option("--estuary-strict", "estuary_strict", "SHOULD failures fail the run too", kind="flag"),
     _Option(
         "--estuary-fake-misbehave",
@@ -191,6 +197,8 @@ class EstuarySettings:
     timeout: float = 10.0
     report_path: Path | None = None
     report_md_path: Path | None = None
+    report_html_path: Path | None = None
+    report_baseline_path: Path | None = None
     strict: bool = False
     livekit_url: str | None = None
     livekit_api_key: str | None = None
@@ -245,6 +253,8 @@ class EstuarySettings:
             timeout=timeout,
             report_path=_path(raw["estuary_report"]),
             report_md_path=_path(raw["estuary_report_md"]),
+            report_html_path=_path(raw["estuary_report_html"]),
+            report_baseline_path=_path(raw["estuary_report_baseline"]),
             strict=bool(raw["estuary_strict"]),
             livekit_url=_str(raw["livekit_url"]),
             livekit_api_key=_str(raw["livekit_api_key"]),

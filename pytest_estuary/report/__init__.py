@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_estuary.report.baseline import Baseline, BaselineError, load_baseline
 from pytest_estuary.verdicts import EXECUTED, VERDICT_ORDER, Verdict
 
 __all__ = [
@@ -28,11 +29,15 @@ __all__ = [
     "TIMELINE_PROPERTY",
     "TIMING_PROPERTY",
     "VERDICT_PROPERTY",
+    "Baseline",
+    "BaselineError",
     "CaseResult",
     "ConformanceReport",
     "Verdict",
     "case_sort_key",
+    "load_baseline",
     "merge_explorer_findings",
+    "scrub_tokens",
     "table_cell",
 ]
 
@@ -105,6 +110,7 @@ class ConformanceReport:
         self.secrets: list[str] = []
         self.preflight: dict[str, Any] | None = None
         self.client: dict[str, Any] | None = None  # the --estuary-client the client cases drove
+        self.baseline: Baseline | None = None  # a previous run's report to compare with
 
     # -- collection ---------------------------------------------------------------------------
 
@@ -245,6 +251,10 @@ class ConformanceReport:
             if len(problems) > TOP_FAILURES:
                 lines.append(f"- … and {len(problems) - TOP_FAILURES} more below")
             lines.append("")
+        if self.baseline is not None:
+            changed = self.baseline.verdict_changes((c.nodeid, c.verdict) for c in self.sorted_cases())
+            moved = ", ".join(f"{self.cases[n].id} {before} → {now}" for n, before, now in changed)
+            lines += [f"Since the baseline (`{self.baseline.path}`): {moved or 'no verdict changed'}.", ""]
         if self.preflight and self.preflight.get("ok"):
             lines += [f"Preflight: {table_cell(str(self.preflight.get('summary', 'ok')), 400)}", ""]
         lines += [
@@ -274,6 +284,7 @@ class ConformanceReport:
                     (case.reason or "").replace("```", "'''"),
                     "```",
                     "",
+                    *_markdown_steps(case),
                     "</details>",
                     "",
                 ]
@@ -293,10 +304,16 @@ class ConformanceReport:
         lines.append(f"gate: {self.gate_text()} ({counts or 'no cases'})")
         return lines
 
-    def write(self, plugin_version: str, json_path: Path | None, md_path: Path | None) -> None:
+    def write(
+        self, plugin_version: str, json_path: Path | None, md_path: Path | None, html_path: Path | None = None
+    ) -> None:
         self.finished_at = time.time()
         if json_path is not None:
             self._write_text(json_path, json.dumps(self.to_json(plugin_version), indent=2) + "\n")
+        if html_path is not None:
+            from pytest_estuary.report.html import report_html
+
+            self._write_text(html_path, report_html(self.to_json(plugin_version), self.baseline))
         markdown = self.to_markdown()
         if md_path is not None:
             self._write_text(md_path, markdown)
@@ -310,7 +327,7 @@ class ConformanceReport:
         for secret in self.secrets:
             if secret:
                 text = text.replace(secret, secret[:4] + "…")
-        return _JWT.sub(lambda m: m.group(0)[:8] + "…", text)
+        return scrub_tokens(text)
 
     def _write_text(self, path: Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -318,6 +335,32 @@ class ConformanceReport:
 
 
 _JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]+")
+
+
+def scrub_tokens(text: str) -> str:
+    """Every JWT in ``text`` cut to a prefix (a report's last line of defence)."""
+    return _JWT.sub(lambda m: m.group(0)[:8] + "…", text)
+
+
+def _markdown_steps(case: CaseResult) -> list[str]:
+    """An explorer finding's shrunk steps, numbered, and the line that replays it."""
+    if not case.steps:
+        return []
+    lines = ["Steps:", ""]
+    for number, step in enumerate(case.steps, start=1):
+        traffic = [f"→ {e.get('event')}" for e in step.get("sent", [])] + [
+            f"← {e.get('event')}" for e in step.get("received", [])
+        ]
+        t = step.get("t")
+        when = f" (at {float(t):.3f} s)" if isinstance(t, (int, float)) else ""
+        lines.append(
+            f"{step.get('n', number)}. {table_cell(str(step.get('action', '?')), 200)}{when}"
+            + (f": {', '.join(traffic)}" if traffic else "")
+        )
+    lines.append("")
+    if case.replay:
+        lines += [f"Replay: `{case.replay}`", ""]
+    return lines
 
 
 def table_cell(text: str, limit: int) -> str:
