@@ -7,6 +7,7 @@ the case owning that requirement can FAIL for it.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,20 +15,25 @@ from conformance.checks import Stopwatch, expect
 from conformance.peer import RawPeer
 from conformance.rtc_peer import RtcPeer
 from pytest_estuary.verdicts import current_case, step
+from pytest_estuary.waiting import WaitTimeout, wait_until
 
 __all__ = [
+    "LEAVE_BOUND",
     "READY_BOUND",
     "TOKEN_BOUND",
     "LiveKitHandshake",
     "bot_track",
     "join_room",
+    "leave_room",
     "livekit_handshake",
     "request_token",
+    "room_ends",
     "wait_ready",
 ]
 
 TOKEN_BOUND = 10.0  # LK-1: the livekit_token reply comes within 10 s
 READY_BOUND = 5.0  # LK-5: livekit_ready within 5 s of livekit_join
+LEAVE_BOUND = 5.0  # LK-9: the bot leaves and the room is deleted within 5 s of livekit_leave
 
 
 @dataclass
@@ -116,3 +122,42 @@ async def bot_track(rtc_peer: RtcPeer, *, timeout: float = READY_BOUND) -> Any:
     """LK-6 as a step: the bot participant publishing audio that we subscribed to."""
     with step("LK-6", "a bot-* participant publishing audio"):
         return await rtc_peer.wait_for_bot_track(timeout=timeout)
+
+
+async def leave_room(peer: RawPeer, rtc_peer: RtcPeer, form: Any, described: str) -> Stopwatch:
+    """Send ``livekit_leave`` as ``form`` and look at the server's answer before the room (WIRE-2).
+
+    A server that refuses a documented form (``error``, or the socket closed) has broken WIRE-2,
+    not LK-9: that is a step of WIRE-2, so LK-9's case is BLOCKED by it rather than failing. Waits
+    at most LK-9's bound for the answer or the room's end; returns the stopwatch started at the send.
+    """
+    watch = Stopwatch()
+    await peer.emit("livekit_leave", form)
+
+    def settled() -> bool:
+        answered = bool(peer.seen("error", since=watch.start)) or peer.disconnected.is_set()
+        return answered or rtc_peer.disconnected_at is not None
+
+    with contextlib.suppress(WaitTimeout):  # the room not ending is for the caller to judge
+        await wait_until(settled, timeout=LEAVE_BOUND, awaited=f"an answer to livekit_leave ({described})")
+    with step("WIRE-2", f"livekit_leave sent with {described} is accepted"):
+        refusal = peer.seen("error", since=watch.start)
+        actual = refusal[0].describe() if refusal else "the server closed the connection"
+        expect(
+            not refusal and not peer.disconnected.is_set(),
+            expected=f"livekit_leave sent with {described} accepted (no error, the connection open)",
+            actual=actual,
+        )
+    return watch
+
+
+async def room_ends(rtc_peer: RtcPeer, since: Stopwatch, what: str) -> float:
+    """Seconds from ``since`` until the room connection ended, within LK-9's bound; the bot gone too."""
+    await rtc_peer.wait_disconnected(timeout=max(0.1, LEAVE_BOUND - since.lap()))
+    expect(
+        not rtc_peer.bots() or rtc_peer.disconnected_at is not None,
+        expected=f"the bot gone after {what}",
+        actual=rtc_peer.bots(),
+    )
+    assert rtc_peer.disconnected_at is not None  # wait_disconnected returned
+    return rtc_peer.disconnected_at - since.start

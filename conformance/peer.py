@@ -18,7 +18,7 @@ import socketio
 from pytest_estuary.targets import EstuaryTarget
 from pytest_estuary.verdicts import step, violation
 
-__all__ = ["NAMESPACE", "NO_ARGUMENT", "RawPeer", "WireEvent", "WireTimeout"]
+__all__ = ["NAMESPACE", "NO_ARGUMENT", "ConnectionClosed", "RawPeer", "WireEvent", "WireTimeout"]
 
 NAMESPACE = "/sdk"
 NO_ARGUMENT: Any = object()  # emit(..., NO_ARGUMENT) sends the event with no argument at all
@@ -97,6 +97,10 @@ class WireTimeout(AssertionError):
     """A bounded wait ran out; the message says what was awaited and what came instead."""
 
 
+class ConnectionClosed(WireTimeout):
+    """The connection ended while a wait was on: nothing more can come, so the wait ends at once."""
+
+
 class RawPeer:
     """One Socket.IO connection to the target's ``/sdk`` namespace, recording every event."""
 
@@ -105,6 +109,7 @@ class RawPeer:
         self.name = name
         self.events: list[WireEvent] = []
         self.disconnected = asyncio.Event()
+        self._closing = False  # set by close(): a disconnect we asked for is not the server's doing
         self._changed = asyncio.Event()
         self.sio = socketio.AsyncClient(reconnection=False)
         self.sio.on("*", self._on_any, namespace=NAMESPACE)
@@ -196,6 +201,9 @@ class RawPeer:
                     )
                 if predicate is None or predicate(event):
                     return event
+            if self.disconnected.is_set():
+                closed = self._closed_by()
+                raise ConnectionClosed(f"{self.name}: no {name!r}: {closed}; last events seen:\n{self.tail()}")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WireTimeout(f"{self.name}: no {name!r} within {bound:.1f} s; last events seen:\n{self.tail()}")
@@ -215,9 +223,18 @@ class RawPeer:
                 f"{self.name}: expected no {name!r} within {within:.1f} s, got {unexpected[0].describe()}"
             )
 
+    def _closed_by(self) -> str:
+        if self._closing:
+            return "this peer closed the connection"
+        gone = next((e.t for e in reversed(self.events) if e.name == "<disconnect>"), time.monotonic())
+        last = next((e for e in reversed(self.events) if e.direction == "out" and e.t <= gone), None)
+        after = f"after {last.name}" if last else "before this peer sent anything"
+        return f"the server closed the connection {after}"
+
     def tail(self, count: int = 12) -> str:
         return "\n".join(f"  {e.describe()}" for e in self.events[-count:]) or "  <nothing>"
 
     async def close(self) -> None:
+        self._closing = True
         if self.sio.connected:
             await self.sio.disconnect()

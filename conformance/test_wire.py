@@ -11,9 +11,16 @@ import pytest
 
 from conformance.checks import Stopwatch, expect
 from conformance.factories import PeerFactory, RtcPeerFactory
-from conformance.handshake import READY_BOUND, join_room, livekit_handshake, request_token
+from conformance.handshake import (
+    LEAVE_BOUND,
+    READY_BOUND,
+    join_room,
+    leave_room,
+    livekit_handshake,
+    request_token,
+)
 from conformance.peer import NO_ARGUMENT, RawPeer, WireEvent
-from conformance.text import final_reply, interrupted
+from conformance.text import final_reply, interrupted, still_serves
 from conformance.websocket_voice import start_websocket_voice, stop_websocket_voice, stream
 from pytest_estuary import audio
 from pytest_estuary.targets import EstuaryTarget
@@ -23,7 +30,6 @@ pytestmark = pytest.mark.asyncio
 
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 CAMEL_EXTRAS = {"session_info": {"livekitToken", "livekitUrl", "livekitRoom"}, "text": {"textOnly"}}
-LEAVE_BOUND = 5.0  # LK-9: the room connection ends within 5 s of livekit_leave
 
 
 async def _busy_run(peer: PeerFactory, rtc_peer: RtcPeerFactory, target: EstuaryTarget, server: Any) -> list[RawPeer]:
@@ -153,19 +159,38 @@ async def _join_forms(p: RawPeer, rtc_peer: RtcPeerFactory) -> None:
 
 
 async def _leave_forms(p: RawPeer, rtc_peer: RtcPeerFactory) -> None:
+    # Each form's answer is looked at before its room: a form refused with `error` is this case's
+    # failure, and only a room that outlives an accepted leave is LK-9's business.
     first = rtc_peer()
     await livekit_handshake(p, first, timeout=p.target.timeout)
+    sent = await leave_room(p, first, None, "null")
     with step("LK-9", "the room ends after livekit_leave (null)"):
-        await p.emit("livekit_leave", None)
-        await first.wait_disconnected(timeout=LEAVE_BOUND)
+        await first.wait_disconnected(timeout=max(0.1, LEAVE_BOUND - sent.lap()))
     for name, form in FORMS.items():
         room = rtc_peer()
         await livekit_handshake(p, room, timeout=p.target.timeout)
-        await p.emit("livekit_leave", form)
+        sent = await leave_room(p, room, form, name)
         try:
-            await room.wait_disconnected(timeout=LEAVE_BOUND)
+            await room.wait_disconnected(timeout=max(0.1, LEAVE_BOUND - sent.lap()))
         except AssertionError as exc:
             raise AssertionError(f"after livekit_leave sent with {name}:\n{exc}") from exc
+
+
+async def _playback_complete_forms(p: RawPeer, rtc_peer: RtcPeerFactory) -> None:
+    # TEXT-4: a server accepts audio_playback_complete silently, in each form a client sends it;
+    # the object form names a reply the server really sent.
+    reply = await final_reply(p, "a reply whose playback completes")
+    forms = {**FORMS, "message_id": {"message_id": reply.payload.get("message_id")}}
+    for name, form in forms.items():
+        watch = Stopwatch()
+        await p.emit("audio_playback_complete", form)
+        await still_serves(p, f"audio_playback_complete sent with {name}")
+        refusal = p.seen("error", since=watch.start)
+        expect(
+            not refusal,
+            expected=f"audio_playback_complete sent with {name} accepted silently (no error)",
+            actual=refusal[0].describe() if refusal else "",
+        )
 
 
 async def _interrupt_forms(p: RawPeer, rtc_peer: RtcPeerFactory) -> None:
@@ -182,6 +207,7 @@ EVENTS: dict[str, FormsCheck] = {
     "livekit_join": _join_forms,
     "livekit_leave": _leave_forms,
     "client_interrupt": _interrupt_forms,
+    "audio_playback_complete": _playback_complete_forms,
 }
 
 
@@ -244,7 +270,7 @@ async def test_wire_3_malformed_payload_gets_error_naming_event_and_field(peer: 
         expected=f"{got.name} naming {event!r}" + (f" and field {field!r}" if field else ""),
         actual=got.describe(),
     )
-    await _still_serves(p)
+    await _still_serves(p, f"{event} sent malformed")
 
 
 @pytest.mark.estuary_case("WIRE-3", "MUST")
@@ -254,14 +280,14 @@ async def test_wire_3_unknown_event_never_closes_the_connection(peer: PeerFactor
     await p.session()
     for args in (NO_ARGUMENT, None, {"x": 1}, "text", 7):
         await p.emit("no_such_event_in_the_protocol", args)
-    await _still_serves(p)
+    await _still_serves(p, "unknown events")
     q = peer("second")
     await q.session()  # the server as a whole still serves
-    await _still_serves(q)
+    await _still_serves(q, "the first socket's unknown events")
 
 
-async def _still_serves(p: RawPeer) -> None:
-    await final_reply(p, "still serving?")
+async def _still_serves(p: RawPeer, after: str) -> None:
+    await still_serves(p, after)
     expect(p.sio.connected, expected="the connection still open", actual="closed")
 
 

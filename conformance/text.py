@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.checks import Stopwatch, expect
-from conformance.peer import RawPeer, WireEvent
+from conformance.peer import ConnectionClosed, RawPeer, WireEvent
 from pytest_estuary.verdicts import step
 
-__all__ = ["final_reply", "interrupted", "is_final", "reply_stream"]
+__all__ = ["final_reply", "interrupted", "is_final", "reply_stream", "still_serves"]
 
 
 def is_final(event: WireEvent) -> bool:
@@ -29,6 +29,22 @@ async def final_reply(p: RawPeer, text: str, **extra: object) -> WireEvent:
     with step("TEXT-1", "a final bot_response chunk for a text message"):
         stream, _ = await reply_stream(p, text, **extra)
     return stream[-1]
+
+
+async def still_serves(p: RawPeer, after: str) -> None:
+    """The session still answers text after ``after``, which the calling case sent.
+
+    A connection the server closed is the calling case's failure (its event was what the server
+    hung up on); a reply that does not come is a step of TEXT-1, as in :func:`final_reply`.
+    """
+    closed: ConnectionClosed | None = None
+    with step("TEXT-1", "a final bot_response chunk for a text message"):
+        try:
+            await reply_stream(p, f"still serving after {after}?")
+        except ConnectionClosed as exc:
+            closed = exc
+    if closed is not None:
+        raise AssertionError(f"Expected: the connection open and text answered after {after}\nActual:   {closed}")
 
 
 async def interrupted(p: RawPeer, payload: Any, form: str) -> None:

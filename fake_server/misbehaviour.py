@@ -34,6 +34,7 @@ class Misbehaviour:
     no_argument_events: bool = False  # emit events with no argument (breaks WIRE-1)
     auth_always_fails: bool = False
     drop_socket_at: str | None = None  # disconnect when this client event arrives
+    refuse_null_at: str | None = None  # answer this client event sent with null by error, ignoring it
     # Sequence-only defects: every event on its own is handled right; a sequence of them is not.
     leave_mid_handshake_keeps_room: bool = False  # livekit_leave between token and join: bot + room stay (LK-9)
     stale_interrupt_cuts_next_reply: bool = False  # client_interrupt with no reply streaming cuts the next (TEXT-1)

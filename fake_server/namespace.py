@@ -150,6 +150,9 @@ class SdkNamespace:
             await engine.error(session, f"{name}: a {args[0].size}-byte packet is too large for this event")
             return
         payload = args[0] if args else None
+        if args and payload is None and bad.refuse_null_at == name:  # a documented form refused (WIRE-2)
+            await engine.error(session, f"{name}: the payload must be an object, got null")
+            return
         if payload is not None and not isinstance(payload, dict):
             await engine.error(session, f"{name}: the payload must be an object or null, got {type(payload).__name__}")
             return

@@ -37,6 +37,14 @@ BROKEN: dict[str, tuple[dict[str, Any], set[str], set[str]]] = {
     "no_argument_events": ({"no_argument_events": True}, {"WIRE-1"}, set()),
     # it hangs up on every livekit_join, a malformed one too: that closes the connection (WIRE-3)
     "drop_socket_at_livekit_join": ({"drop_socket_at": "livekit_join"}, {"LK-5", "WIRE-3"}, set()),
+    # a well-formed playback ack hung up on: WIRE-2's form row, WIRE-3's malformed row, TEXT-4 (INFO)
+    "drop_socket_at_audio_playback_complete": (
+        {"drop_socket_at": "audio_playback_complete"},
+        {"WIRE-2", "WIRE-3"},
+        {"TEXT-4"},
+    ),
+    # a documented form refused with error: WIRE-2, never LK-9 (whose leave is then BLOCKED by WIRE-2)
+    "refuse_null_at_livekit_leave": ({"refuse_null_at": "livekit_leave"}, {"WIRE-2"}, set()),
 }
 
 
@@ -91,6 +99,31 @@ def test_fail_set_is_exactly_the_broken_requirement(runs: dict[str, SuiteRun], s
     assert all("not available with --estuary-live" in (c["reason"] or "") for c in skipped), explanation
     assert found.get("PASS"), explanation
     assert run.code == (1 if must_fail else 0), explanation
+
+
+def _case(run: SuiteRun, test_name: str) -> dict[str, Any]:
+    return next(c for c in run.cases() if c["nodeid"].rsplit("::", 1)[-1] == test_name)
+
+
+def test_a_wait_ends_when_the_server_hangs_up(runs: dict[str, SuiteRun]) -> None:
+    """The malformed-ack row of WIRE-3 fails at once, saying the server closed the connection after
+    the event (it used to wait out its 10 s and say that no error came)."""
+    malformed_ack = "audio_playback_complete_message_id_not_a_string"
+    case = _case(runs["drop_socket_at_audio_playback_complete"], f"{_WIRE_3_MALFORMED}[{malformed_ack}]")
+    assert case["verdict"] == "FAIL", case
+    assert "the server closed the connection after audio_playback_complete" in case["reason"], case
+    assert case["duration"] < 5.0, case
+
+
+_WIRE_3_MALFORMED = "test_wire_3_malformed_payload_gets_error_naming_event_and_field"
+
+
+def test_a_refused_leave_form_blames_wire_2_not_lk_9(runs: dict[str, SuiteRun]) -> None:
+    run = runs["refuse_null_at_livekit_leave"]
+    lk_9 = _case(run, "test_lk_9_leave_removes_bot_and_deletes_room")
+    assert (lk_9["verdict"], lk_9["blocked_by"]) == ("BLOCKED", "WIRE-2"), lk_9
+    wire_2 = _case(run, "test_wire_2_client_events_accept_every_payload_form[livekit_leave]")
+    assert wire_2["verdict"] == "FAIL" and "livekit_leave: the payload must be an object, got null" in wire_2["reason"]
 
 
 def test_the_summary_of_all_settings(runs: dict[str, SuiteRun], tmp_path: Path) -> None:
