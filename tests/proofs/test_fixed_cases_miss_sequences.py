@@ -1,19 +1,18 @@
 """Issue 18's proof that the fixed cases miss sequence-only defects (why the explorer exists).
 
 The whole live suite, as users run it (``estuary-conformance --estuary-live``), against standalone
-fakes broken by one sequence-only misbehaviour each, gives case for case the verdicts it gives
-against a good standalone fake run beside them: no requirement fails that does not fail without
-the defect. A short probe of each defect's sequence, against the same servers afterwards, shows
-the defect was there all along (and is absent from the good fake).
+fakes broken by one sequence-only misbehaviour each, gives no case a verdict that is not PASS or
+SKIPPED and that a good standalone fake, run beside them, does not give it too: no requirement
+fails that does not fail without the defect. A short probe of each defect's sequence, against the
+same servers afterwards, shows the defect was there all along (and is absent from the good fake).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -31,6 +30,7 @@ from pytest_estuary.targets import EstuaryTarget
 
 PARALLEL_RUNS = 3  # as test_verdicts_per_misbehaviour.py: three suite runs fit on 2 cores
 GOOD = "good fake"
+RERUNS = 2  # times a case worse than on the good fake runs again before it counts as caught
 QUIET = 1.5  # the fake streams a whole reply within ~50 ms: this much silence means none is coming
 ROOM_GRACE = 2.0  # the good fake deletes a room within ms of livekit_leave; LK-9 allows 5 s
 
@@ -149,35 +149,50 @@ SETTINGS: dict[str, Setting] = {
 @dataclass
 class Outcome:
     run: SuiteRun
-    server: dict[str, Any]  # python -m fake_server's first line: url, api_key, …
     probes: dict[str, str | None]  # probe name → the defect it saw on this server, None if none
+    again: dict[str, str] = field(default_factory=dict)  # test name → its verdict when run once more
 
-    def again(self, nodeids: list[str], tmp: Path) -> dict[str, str]:
-        """These cases run once more against this server: test name → verdict."""
-        nodes = [str(suite_dir().parent / nodeid) for nodeid in nodeids]
-        tmp.mkdir(parents=True, exist_ok=True)
-        env = {"ESTUARY_API_KEY": self.server["api_key"]}
-        return run_suite(tmp, "--estuary-live", "--estuary-url", self.server["url"], nodes=nodes, env=env).verdicts()
+    def verdicts(self) -> dict[str, str]:
+        """Test name → verdict, the re-run's where there was one."""
+        return {**self.run.verdicts(), **self.again}
+
+
+CLEAN = {"PASS", "SKIPPED"}  # SKIPPED: the cases that need the embedded fake, in every live run
+
+
+def _worse(verdicts: dict[str, str], good: dict[str, list[str]]) -> set[str]:
+    """The test names with a verdict that is not clean and that the good fake never gave them."""
+    return {case for case, v in verdicts.items() if v not in CLEAN and v not in good.get(case, [])}
+
+
+def _good_verdicts(outcome: Outcome) -> dict[str, list[str]]:
+    """Test name → the verdict the good fake gave it (a list: what the setting's may match)."""
+    return {case: [v] for case, v in outcome.run.verdicts().items()}
 
 
 @pytest.fixture(scope="module")
 def outcomes(
     livekit_server: LiveKitCredentials, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Outcome]]:
-    """The live suite against a good fake and against each setting's fake (three at a time); then
-    every probe against every one of those servers."""
+    """The live suite against a good fake and against each setting's fake (three at a time), a case
+    worse than on the good fake again; then every probe against every one of those servers."""
     fakes = StandaloneFakes(livekit_server)
     names = [GOOD, *SETTINGS]
     places = {name: tmp_path_factory.mktemp(name.replace(" ", "_")) for name in names}  # the factory is not thread-safe
     servers: dict[str, dict[str, Any]] = {}
+
+    def suite(name: str, nodes: Sequence[str] = (), attempt: int = 0) -> SuiteRun:
+        env = {"ESTUARY_API_KEY": servers[name]["api_key"]}
+        tmp = places[name] / (f"again{attempt}" if nodes else "")
+        tmp.mkdir(exist_ok=True)
+        return run_suite(tmp, "--estuary-live", "--estuary-url", servers[name]["url"], nodes=nodes, env=env)
 
     def one(name: str) -> SuiteRun:
         try:
             servers[name] = fakes.start(SETTINGS[name].misbehave if name in SETTINGS else None)
         except AssertionError as exc:  # this setting's test fails with it; the others still run
             return SuiteRun(-1, None, f"the standalone fake did not start: {exc}", 0.0)
-        env = {"ESTUARY_API_KEY": servers[name]["api_key"]}
-        return run_suite(places[name], "--estuary-live", "--estuary-url", servers[name]["url"], env=env)
+        return suite(name)
 
     async def probe_all() -> dict[str, dict[str, str | None]]:
         found: dict[str, dict[str, str | None]] = {}
@@ -190,10 +205,34 @@ def outcomes(
     try:
         with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
             runs = dict(zip(names, pool.map(one, names), strict=True))
+            # A case worse than on the good fake runs again on that server, up to RERUNS times, until
+            # it is not: a timing-sensitive case flakes under a shared load (LK-7's recognition has,
+            # on the good fake too), while what a defect breaks (all five are deterministic) stays.
+            good = _good_verdicts(Outcome(runs[GOOD], {}))
+            worse = {name: _worse(runs[name].verdicts(), good) for name in SETTINGS}
+            again: dict[str, dict[str, str]] = {name: {} for name in names}
+            for attempt in range(RERUNS):
+                pending = [name for name in SETTINGS if worse[name]]
+
+                def rerun(name: str, attempt: int = attempt) -> dict[str, str]:
+                    nodes = [
+                        str(suite_dir().parent / c["nodeid"]) for c in runs[name].cases() if _name(c) in worse[name]
+                    ]
+                    return suite(name, nodes, attempt).verdicts()
+
+                for name, verdicts in zip(pending, pool.map(rerun, pending), strict=True):
+                    print(f"{name}: {sorted(worse[name])} worse than on the good fake; run {attempt + 2}: {verdicts}")
+                    again[name].update(verdicts)
+                    worse[name] = _worse(verdicts, good)
         probes = asyncio.run(probe_all())
-        yield {name: Outcome(runs[name], servers.get(name, {}), probes.get(name, {})) for name in names}
+        yield {name: Outcome(runs[name], probes.get(name, {}), again[name]) for name in names}
     finally:
         fakes.stop_all()
+
+
+def _name(case: dict[str, Any]) -> str:
+    name: str = case["nodeid"].rsplit("::", 1)[-1]
+    return name
 
 
 def _explain(run: SuiteRun) -> str:
@@ -212,18 +251,13 @@ def test_the_good_fake_passes_and_shows_no_defect(outcomes: dict[str, Outcome]) 
 
 
 @pytest.mark.parametrize("setting", list(SETTINGS))
-def test_the_fixed_cases_miss_the_setting(outcomes: dict[str, Outcome], setting: str, tmp_path: Path) -> None:
-    good, broken = outcomes[GOOD], outcomes[setting]
-    explanation = f"{setting} ({broken.run.seconds:.0f} s):\n{_explain(broken.run)}"
-    expected, got = good.run.verdicts(), broken.run.verdicts()
-    assert set(got) == set(expected), explanation
-    differing = {case: (v, got[case]) for case, v in expected.items() if got[case] != v}
-    if differing:  # a timing-sensitive case under the shared load: both servers judge it once more
-        nodeids = [c["nodeid"] for c in broken.run.cases() if c["nodeid"].rsplit("::", 1)[-1] in differing]
-        print(f"{setting}: {differing} differ; once more against both servers")
-        expected, got = good.again(nodeids, tmp_path / "good"), broken.again(nodeids, tmp_path / "broken")
-        differing = {case: (v, got.get(case)) for case, v in expected.items() if got.get(case) != v}
-    assert differing == {}, explanation
+def test_the_fixed_cases_miss_the_setting(outcomes: dict[str, Outcome], setting: str) -> None:
+    good, broken = _good_verdicts(outcomes[GOOD]), outcomes[setting]
+    explanation = f"{setting} ({broken.run.seconds:.0f} s, re-run: {broken.again}):\n{_explain(broken.run)}"
+    assert set(broken.verdicts()) == set(good), explanation
+    # No requirement fails (FAIL, NON-STRICT, BLOCKED, ERROR) that does not fail without the defect.
+    caught = {case: (broken.verdicts()[case], good[case]) for case in _worse(broken.verdicts(), good)}
+    assert caught == {}, explanation
     # The defect is there all the same: its own probe sees it on this server, and only its own.
     probes = broken.probes
     assert probes.get(setting), f"{setting}: its probe saw no defect on its server; probes {probes}"
@@ -233,5 +267,8 @@ def test_the_fixed_cases_miss_the_setting(outcomes: dict[str, Outcome], setting:
 def test_the_summary_of_all_settings(outcomes: dict[str, Outcome]) -> None:
     """Prints each run's seconds and what each probe saw (the closing note quotes them)."""
     for name, outcome in outcomes.items():
-        print(f"{name}: {outcome.run.seconds:.1f} s, exit {outcome.run.code}, probe: {outcome.probes.get(name)}")
+        print(
+            f"{name}: {outcome.run.seconds:.1f} s, exit {outcome.run.code}, re-run {outcome.again}, "
+            f"probe: {outcome.probes.get(name)}"
+        )
     assert set(outcomes) == {GOOD, *SETTINGS}
