@@ -121,8 +121,17 @@ def replay_finding(world: World, replay: ExploreReplay) -> Breach | None:
     return None
 
 
-def explore(world: World, *, budget: float, examples: int | None, seed: int | None, database: bool) -> Exploration:
-    """Explore until ``budget`` seconds (or ``examples`` sequences) are spent."""
+def explore(
+    world: World,
+    *,
+    budget: float,
+    examples: int | None,
+    seed: int | None,
+    database: bool,
+    first_only: bool = False,
+) -> Exploration:
+    """Explore until ``budget`` seconds (or ``examples`` sequences) are spent, or (``first_only``,
+    pytest's ``-x``) until the first finding."""
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
     result = Exploration(seed=seed)
     rng = random.Random(seed)
@@ -146,6 +155,8 @@ def explore(world: World, *, budget: float, examples: int | None, seed: int | No
                 result.first_finding_after[breach.requirement] = first - started
                 result.findings[breach.requirement] = _judge(world, breach, exc)
                 checked.discard(breach.requirement)
+                if first_only:
+                    break
             if sequences_left is not None:
                 sequences_left -= world.sequences - before
     result.seconds = time.monotonic() - started

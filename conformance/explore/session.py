@@ -50,6 +50,7 @@ def _run(request: pytest.FixtureRequest, target: EstuaryTarget, settings: Estuar
                 examples=settings.explore_examples,
                 seed=replay.seed if replay is not None else settings.explore_seed,
                 database=settings.explore_db or not settings.live,
+                first_only=request.config.option.maxfail == 1,  # -x: the first finding is enough
             )
         )
     except Exception as exc:  # every EXPLORE case reports it as ERROR

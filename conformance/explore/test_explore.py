@@ -12,7 +12,7 @@ import pytest
 from conformance.explore.requirements import EXPLORED, LEVELS
 from conformance.explore.session import exploration
 from conformance.explore.steps import render_steps
-from pytest_estuary.report import REPLAY_PROPERTY, STEPS_PROPERTY
+from pytest_estuary.report import REPLAY_PROPERTY, STEPS_PROPERTY, TIMING_PROPERTY
 from pytest_estuary.settings import EstuarySettings
 from pytest_estuary.targets import EstuaryTarget
 from pytest_estuary.verdicts import Blocked, violation
@@ -39,6 +39,11 @@ def test_explore(
         raise outcome.error
     explored = outcome.exploration
     assert explored is not None
+    if explored.steps:  # how much was explored, in the report's timings (seconds, as they all are)
+        request.node.user_properties.append((TIMING_PROPERTY, ("explore_seconds", explored.seconds)))
+        request.node.user_properties.append(
+            (TIMING_PROPERTY, ("explore_seconds_per_step", explored.seconds / explored.steps))
+        )
     finding = explored.findings.get(requirement)
     if finding is not None:
         line = f"{REPLAY_OPTION} '{finding.replay}'" if finding.replay else None
