@@ -38,6 +38,7 @@ CHUNK_DELAY = 0.005  # between streamed chunks: a stream, yet a fast one
 BOT_VOICE_CHUNK_SECONDS = 0.2
 DELETE_BOUND = 3.0  # a LiveKit server that accepts and never answers must not hold up a shutdown
 ERROR_EVENTS = frozenset({"error", "auth_error", "livekit_error", "voice_error"})
+REPLY_EVENTS = frozenset({"bot_response", "bot_voice"})
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class Engine:
         await self.bots.aclose()
         for session in list(self.sessions.values()):
             await self.release_voice(session)
+            await self.release_strays(session)
         standby, self.standby = self.standby, None
         await self.discard_warm_bot(standby)
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -123,11 +125,18 @@ class Engine:
         Error texts may quote what the client sent: they are redacted by value first."""
         if name in ERROR_EVENTS:
             payload = redact_value(payload)
+        if name in REPLY_EVENTS and self.bad(session).second_socket_steals_replies:
+            session = self._newest_socket_of(session)
         self.events.record(session.sid, session.session_id, "out", name, payload)
         if self.bad(session).no_argument_events:
             await self.sio.emit(name, namespace=NAMESPACE, to=session.sid)
         else:
             await self.sio.emit(name, payload, namespace=NAMESPACE, to=session.sid)
+
+    def _newest_socket_of(self, session: Session) -> Session:
+        """second_socket_steals_replies: replies are routed by player, to the player's newest socket."""
+        same = [s for s in self.sessions.values() if s.authenticated and s.player_id == session.player_id]
+        return same[-1] if same else session  # the dict keeps connect order
 
     async def error(self, session: Session, message: str) -> None:
         await self.emit(session, "error", {"message": message})
@@ -155,6 +164,7 @@ class Engine:
     async def end_session(self, session: Session) -> None:
         self.sessions.pop(session.sid, None)
         await self.release_voice(session)
+        await self.release_strays(session)
         for task in list(session.tasks):
             task.cancel()
 
@@ -189,8 +199,19 @@ class Engine:
         await self.discard_warm_bot(warm)
         if bot is not None:
             await bot.leave()
-        if room is not None:
+        # join_twice_two_bots: a room is deleted when its last bot is gone, and a stray bot counts
+        if room is not None and not any(stray.room == room for stray in session.strays):
             await self.delete_room(room)
+
+    async def release_strays(self, session: Session) -> None:
+        """Remove the bots a sequence-only misbehaviour lost track of, and delete their rooms."""
+        strays, session.strays = session.strays, []
+        for stray in strays:
+            if isinstance(stray.bot, WarmBot):
+                await self.discard_warm_bot(stray.bot)
+            else:
+                await stray.bot.leave()
+                await self.delete_room(stray.room)
 
     async def discard_warm_bot(self, warm: WarmBot | None, *, keep_room: bool = False) -> None:
         """Remove a bot that warmed up ahead of livekit_join, and its room unless ``keep_room``."""
@@ -218,13 +239,24 @@ class Engine:
         """Stream a reply as bot_response chunks, then voice it (LiveKit track or bot_voice audio)."""
         session.messages += 1
         message_id = f"msg-{uuid.uuid4().hex[:12]}"
+        session.recent_replies.append(message_id)
         reply = self.brain.reply(said)
         streamed = asyncio.Event()
         # On LiveKit the bot starts saying the reply while its text streams (its audio is on its
         # way longer than the text is); bot_voice still follows the text (TEXT-2).
         voicing = None if text_only else asyncio.ensure_future(self.speak(session, reply, message_id, streamed))
+        session.streaming += 1
+        cut = False
         try:
             for chunk in reply_chunks(reply, message_id):
+                # stale_interrupt_cuts_next_reply: an interrupt that found no reply streaming is
+                # taken by the next one, which stops after its first chunk (there always is a second)
+                if chunk["chunk_index"] == 1 and session.interrupt_armed:
+                    session.interrupt_armed, cut = False, True
+                    break
+                if chunk["is_final"]:  # no pause after it: the stream ends as it goes out
+                    await self.emit(session, "bot_response", chunk)
+                    break
                 await self.emit(session, "bot_response", chunk)
                 await asyncio.sleep(CHUNK_DELAY)
         except BaseException:
@@ -232,8 +264,12 @@ class Engine:
                 voicing.cancel()
             raise
         finally:
+            session.streaming -= 1
             streamed.set()
-        if voicing is not None:
+        if voicing is not None and cut:
+            voicing.cancel()
+            await asyncio.gather(voicing, return_exceptions=True)
+        elif voicing is not None:
             await voicing
 
     async def speak(

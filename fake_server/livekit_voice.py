@@ -10,7 +10,7 @@ from typing import Any
 from fake_server.bot_host import OnSpeech, RemoteBot
 from fake_server.engine import Engine
 from fake_server.redact import quote
-from fake_server.sessions import Session, WarmBot
+from fake_server.sessions import Session, StrayBot, WarmBot
 from fake_server.stt import SttEvent
 from fake_server.tokens import SESSION_ATTRIBUTE, STATE_ATTRIBUTE, bot_token, mint
 
@@ -86,6 +86,10 @@ class LiveKitVoice:
         warm, session.warm_bot = session.warm_bot, None  # warmed for token_room, i.e. this room
         if session.voice is not None and session.room != room:
             await engine.release_voice(session)
+        if bad.join_twice_two_bots and session.bot is not None and session.room == room and not bad.no_bot:
+            # Every livekit_join starts a bot: the one already in the room is forgotten, not removed
+            session.strays.append(StrayBot(room, session.bot))
+            session.bot = None
         session.voice, session.room = "livekit", room
         if session.bot is not None or bad.no_bot:  # no_bot set after the token: the warm bot must go
             await engine.discard_warm_bot(warm, keep_room=True)
@@ -229,6 +233,11 @@ class LiveKitVoice:
         return bot
 
     async def on_leave(self, session: Session, _payload: Any) -> None:
+        warm = session.warm_bot
+        if warm is not None and session.voice != "livekit" and self.engine.bad(session).leave_mid_handshake_keeps_room:
+            # Teardown written for live voice only: the bot warmed up for the token stays in its room
+            session.strays.append(StrayBot(warm.room, warm))
+            session.warm_bot = None
         await self.engine.release_voice(session)
         self.fill_standby()
 

@@ -34,6 +34,12 @@ class Misbehaviour:
     no_argument_events: bool = False  # emit events with no argument (breaks WIRE-1)
     auth_always_fails: bool = False
     drop_socket_at: str | None = None  # disconnect when this client event arrives
+    # Sequence-only defects: every event on its own is handled right; a sequence of them is not.
+    leave_mid_handshake_keeps_room: bool = False  # livekit_leave between token and join: bot + room stay (LK-9)
+    stale_interrupt_cuts_next_reply: bool = False  # client_interrupt with no reply streaming cuts the next (TEXT-1)
+    playback_complete_after_interrupt_kills: bool = False  # ack of an interrupted reply closes the socket (WIRE-2)
+    second_socket_steals_replies: bool = False  # replies go to the player's newest socket, not the asker (TEXT-1)
+    join_twice_two_bots: bool = False  # livekit_join again: a 2nd bot; leave removes one, the room stays (LK-9)
 
     @classmethod
     def names(cls) -> list[str]:

@@ -196,12 +196,26 @@ class SdkNamespace:
         message_id = payload.get("message_id") if isinstance(payload, dict) else None
         if message_id is not None and not isinstance(message_id, str):
             await self.engine.error(session, "audio_playback_complete: field 'message_id' must be a string")
+            return
+        if message_id in session.interrupted and self.engine.bad(session).playback_complete_after_interrupt_kills:
+            # The interrupt dropped the reply's playback record; the ack's lookup of it fails, and a
+            # failing handler costs the socket.
+            log.info("closing %s: audio_playback_complete for interrupted reply %s", session.session_id, message_id)
+            await self.engine.release_voice(session)
+            await self.engine.sio.disconnect(session.sid, namespace=NAMESPACE)
 
     async def on_interrupt(self, session: Session, payload: Any) -> None:
         message_id = payload.get("message_id") if isinstance(payload, dict) else None
         if message_id is not None and not isinstance(message_id, str):
             await self.engine.error(session, "client_interrupt: field 'message_id' must be a string")
             return
+        bad = self.engine.bad(session)
+        if bad.stale_interrupt_cuts_next_reply and not session.streaming:
+            session.interrupt_armed = True  # only a streaming reply takes the flag: the next one will
+        if bad.playback_complete_after_interrupt_kills:
+            interrupted = message_id or (session.recent_replies[-1] if session.recent_replies else None)
+            if interrupted is not None and interrupted in session.recent_replies:
+                session.interrupted.append(interrupted)
         body: dict[str, Any] = {"reason": "client_interrupt", "interrupted_at": time.time()}
         if message_id:
             body["message_id"] = message_id

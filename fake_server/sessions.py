@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,11 +16,12 @@ from fake_server.stt import UtteranceDetector
 if TYPE_CHECKING:
     from fake_server.bot_host import RemoteBot
 
-__all__ = ["Session", "SessionView", "WarmBot"]
+__all__ = ["Session", "SessionView", "StrayBot", "WarmBot"]
 
 log = logging.getLogger("fake_server.sessions")
 
 Voice = Literal["livekit", "websocket"]
+RECENT_REPLIES = 32  # message ids a session remembers having been sent (a bound: sessions may be long)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,15 @@ class WarmBot:
             return None
 
 
+@dataclass(frozen=True)
+class StrayBot:
+    """A bot the server lost track of (a sequence-only misbehaviour): it keeps ``room`` alive until
+    the session ends."""
+
+    room: str
+    bot: RemoteBot | WarmBot
+
+
 @dataclass(eq=False)
 class Session:
     sid: str
@@ -84,6 +95,12 @@ class Session:
     voice_released_at: float = float("-inf")
     noise: int = 0  # unknown or unauthenticated events received (fake_server.namespace)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # State only the sequence-only misbehaviours read (fake_server.misbehaviour)
+    streaming: int = 0  # replies whose bot_response chunks are being sent
+    interrupt_armed: bool = False  # stale_interrupt_cuts_next_reply
+    recent_replies: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_REPLIES))
+    interrupted: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_REPLIES))
+    strays: list[StrayBot] = field(default_factory=list)
     speaking: asyncio.Lock = field(default_factory=asyncio.Lock)  # one reply voiced at a time (queue)
 
     @property
