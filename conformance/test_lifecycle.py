@@ -164,7 +164,9 @@ async def test_life_5_voice_timeout_keeps_text(estuary_server: Any, tested_clien
 
 
 @pytest.mark.estuary_case("LIFE-5", "SHOULD")
-async def test_life_5_session_timeout_never_reconnects(estuary_server: Any, tested_client: SteppedTestedClients) -> None:
+async def test_life_5_session_timeout_never_reconnects(
+    estuary_server: Any, tested_client: SteppedTestedClients
+) -> None:
     """`session_timeout` ends the session without an automatic reconnect."""
     client = await tested_client(reconnect=True)
     estuary_server.trigger_session_timeout(player_id=client.player_id)
