@@ -304,12 +304,18 @@ async def room_connect(world: World, slot: str) -> None:
     world.log("sent", slot, "<room connect>", ({"room": reply["room"]},))
     try:
         await connection.join(reply["url"], reply["token"], timeout=world.bounds.token)
-        await connection.publish_microphone()
     except Exception as exc:
         if not is_protocol_observation(exc):
             raise
         world.block("LK-2", slot, f"the token's room did not open: {type(exc).__name__}: {exc}")
         connection.disconnected_at = connection.disconnected_at or 0.0
+        return
+    if connection.room.name != reply["room"]:  # LK-2's step: the token must open its own room
+        world.block("LK-2", slot, f"the token opened room {connection.room.name!r}, not {reply['room']!r}")
+        await connection.close(world.bounds.leave)
+        connection.disconnected_at = connection.disconnected_at or 0.0
+        return
+    await connection.publish_microphone()
 
 
 async def room_leave(world: World, room: str) -> None:

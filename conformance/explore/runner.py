@@ -18,7 +18,7 @@ from typing import Any
 import hypothesis
 from hypothesis import HealthCheck, Phase, reproduce_failure
 from hypothesis import settings as hypothesis_settings
-from hypothesis.errors import DidNotReproduce
+from hypothesis.errors import DidNotReproduce, Flaky
 from hypothesis.internal.conjecture import engine as conjecture_engine
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -57,6 +57,7 @@ class Exploration:
     blocks: dict[str, str] = field(default_factory=dict)
     exercised: set[str] = field(default_factory=set)
     first_finding_after: dict[str, float] = field(default_factory=dict)
+    unsteady: int = 0  # hypothesis runs that ended on a sequence the server answered differently twice
 
     @property
     def steps_per_second(self) -> float:
@@ -150,6 +151,9 @@ def explore(
             except Exception as exc:
                 breach = _breach_in(exc)
                 if breach is None:
+                    if isinstance(exc, Flaky):  # the server answered a replayed sequence differently
+                        result.unsteady += 1  # (preconditions follow its answers): not a finding
+                        continue
                     raise
                 first = world.first_breach.get(breach.requirement, time.monotonic())
                 result.first_finding_after[breach.requirement] = first - started

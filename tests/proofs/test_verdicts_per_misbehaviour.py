@@ -21,7 +21,8 @@ PARALLEL_RUNS = 3  # most runs wait out a broken step's timeout; three fit on 2 
 # or already FAILed by a fixed case; the explorer's finding then merges into that case's verdict.
 EXPLORE = ("--estuary-explore", "--estuary-explore-time", "10")
 MERGED = "The explorer broke"  # how a merged finding shows in the fixed case's reason
-# setting → requirements only the explorer FAILs, and why that blame is right
+# setting → requirements only the explorer may FAIL (when its short budget reaches the sequence),
+# and why that blame is right
 EXPLORER_ADDS: dict[str, set[str]] = {
     # a hang-up on a well-formed livekit_join refuses a documented form (WIRE-2); the fixed WIRE-2
     # row for livekit_join is BLOCKED by LK-5 before it can look (issue 18, item 6)
@@ -92,7 +93,7 @@ def test_fail_set_is_exactly_the_broken_requirement(runs: dict[str, SuiteRun], s
     _, must_fail, non_strict = BROKEN[setting]
     found = verdict_sets(run)
     explanation = f"{setting} ({run.seconds:.0f} s):\n{_explain(run)}"
-    assert found.get("FAIL", set()) == must_fail | EXPLORER_ADDS.get(setting, set()), explanation
+    assert must_fail <= found.get("FAIL", set()) <= must_fail | EXPLORER_ADDS.get(setting, set()), explanation
     assert found.get("NON-STRICT", set()) == non_strict, explanation
     assert not found.get("ERROR"), explanation
     failed = found.get("FAIL", set()) | found.get("NON-STRICT", set())
