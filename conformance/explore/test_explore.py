@@ -45,6 +45,10 @@ def test_explore(
             (TIMING_PROPERTY, ("explore_seconds_per_step", explored.seconds / explored.steps))
         )
     finding = explored.findings.get(requirement)
+    if requirement in explored.first_finding_after:  # from the start of exploring, before shrinking
+        request.node.user_properties.append(
+            (TIMING_PROPERTY, ("explore_first_finding_after", explored.first_finding_after[requirement]))
+        )
     if finding is not None:
         line = f"{REPLAY_OPTION} '{finding.replay}'" if finding.replay else None
         request.node.user_properties.append((STEPS_PROPERTY, finding.steps))
