@@ -30,7 +30,7 @@ from pytest_estuary.explore_replay import ExploreReplay
 __all__ = ["BATCH_EXAMPLES", "STEPS_PER_SEQUENCE", "Exploration", "Finding", "explore", "replay_finding"]
 
 BATCH_EXAMPLES = 4  # sequences per hypothesis run: the budget is checked between runs
-STEPS_PER_SEQUENCE = 12  # a sequence this long reaches any documented state (token, join, voice, two sockets)
+STEPS_PER_SEQUENCE = 10  # reaches any documented state (two sockets, token, join, voice); short to shrink fast
 _BLOB = re.compile(r"@reproduce_failure\('(?P<version>[^']+)', b'(?P<blob>[A-Za-z0-9+/=]+)'\)")
 
 
