@@ -90,7 +90,27 @@ def render(cases: list[Case]) -> str:
         lines.append(f"| {case.id} | {case.level} | {where} | {case.module} | `{case.test}` | {requirement} |")
     ids = sorted({c.id for c in cases}, key=lambda i: (i.split("-")[0], int(i.split("-")[1])))
     lines += ["", f"{len(cases)} cases covering {len(ids)} requirement IDs.", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + _explore_rows())
+
+
+def _explore_rows() -> list[str]:
+    """The explorer's cases: collected only with --estuary-explore, one per requirement it checks."""
+    from conformance.explore.requirements import EXPLORED, LEVELS
+
+    lines = [
+        "## With --estuary-explore",
+        "",
+        "The stateful explorer (`conformance/explore`) adds one case per requirement it can break;",
+        "they are collected only with `--estuary-explore` (README: Exploring).",
+        "",
+        "| ID | Level | Runs against | Module | Test | Requirement |",
+        "|---|---|---|---|---|---|",
+    ]
+    for case_id, requirement in EXPLORED.items():
+        text = requirement.replace("|", "\\|")
+        test = f"`test_explore[{case_id}]`"
+        lines.append(f"| {case_id} | {LEVELS[case_id]} | fake + live | explore/test_explore | {test} | {text} |")
+    return [*lines, "", f"{len(EXPLORED)} EXPLORE cases.", ""]
 
 
 def main(argv: list[str] | None = None) -> int:

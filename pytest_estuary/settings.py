@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -296,6 +297,10 @@ class EstuarySettings:
             resolve_client(self.client)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if self.explore and importlib.util.find_spec("hypothesis") is None:
+            raise pytest.UsageError(
+                "--estuary-explore needs hypothesis, which is not installed: pip install 'pytest-estuary[explore]'"
+            )
         if self.livekit_url and not (self.livekit_api_key and self.livekit_api_secret):
             raise pytest.UsageError(
                 "--livekit-url (or LIVEKIT_URL) needs --livekit-api-key and --livekit-api-secret "

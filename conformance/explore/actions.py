@@ -153,6 +153,8 @@ async def text(world: World, slot: str, form: int) -> None:
     payload = FORMS["text"][form]
     since = await peer.send("text", payload)
     got = await peer.first("bot_response", since, world.bounds.reply, _final)
+    if got is None and world.watch():
+        return
     world.expect(
         "TEXT-1", slot, f"a final bot_response after text {payload!r}", None if got else _nothing("bot_response", peer)
     )
@@ -165,8 +167,8 @@ async def probe(world: World) -> None:
         payload = {"text": f"probe {next(_probes)}", "textOnly": True}
         since = await peer.send("text", payload)
         got = await peer.first("bot_response", since, world.bounds.reply, _final)
-        if peer.disconnected.is_set() and not peer.closing:
-            continue  # the hang-up is the finding (WIRE-2/WIRE-3), not the missing reply
+        if (peer.disconnected.is_set() and not peer.closing) or (got is None and world.watch()):
+            continue  # the hang-up or the broken invariant is the finding, not the missing reply
         world.expect(
             "TEXT-1", peer.name, f"a final bot_response to the probe {payload['text']!r} within "
             f"{world.bounds.reply:.1f} s", None if got else _nothing("bot_response", peer),
@@ -203,8 +205,8 @@ async def malformed(world: World, slot: str, index: int) -> None:
     got = await peer.first(answers, since, world.bounds.reply, lambda e: _names(e, event))
     broken = None
     if got is None:
-        if peer.disconnected.is_set():
-            return  # the hang-up is WIRE-3's finding already
+        if peer.disconnected.is_set() or world.watch():
+            return  # the hang-up (WIRE-3's) or another broken invariant is the finding
         other = peer.received(answers, since)
         broken = f"{other[0].describe()} (does not name {event!r})" if other else _nothing(" or ".join(answers), peer)
     world.expect("WIRE-3", slot, f"{' or '.join(answers)} naming {event!r} after {event} {payload!r}", broken)
@@ -230,7 +232,7 @@ async def start_voice(world: World, slot: str, form: int) -> None:
     got = await peer.first(("voice_started", "voice_error"), since, world.bounds.voice_start)
     if got is not None and got.name == "voice_started":
         peer.ws_voice = True
-    if got is None and peer.disconnected.is_set():
+    if got is None and (peer.disconnected.is_set() or world.watch()):
         return
     world.expect("WS-1", slot, "voice_started or voice_error", None if got else _nothing("voice_started", peer))
 
@@ -243,7 +245,7 @@ async def stop_voice(world: World, slot: str, form: int) -> None:
     since = await peer.send("stop_voice", FORMS["stop_voice"][form])
     peer.ws_voice = False
     got = await peer.first("voice_stopped", since, world.bounds.voice_stop)
-    if got is None and peer.disconnected.is_set():
+    if got is None and (peer.disconnected.is_set() or world.watch()):
         return
     world.expect("WS-3", slot, "voice_stopped", None if got else _nothing("voice_stopped", peer))
 
@@ -304,12 +306,18 @@ async def room_connect(world: World, slot: str) -> None:
     world.log("sent", slot, "<room connect>", ({"room": reply["room"]},))
     try:
         await connection.join(reply["url"], reply["token"], timeout=world.bounds.token)
-        await connection.publish_microphone()
     except Exception as exc:
         if not is_protocol_observation(exc):
             raise
         world.block("LK-2", slot, f"the token's room did not open: {type(exc).__name__}: {exc}")
         connection.disconnected_at = connection.disconnected_at or 0.0
+        return
+    if connection.room.name != reply["room"]:  # LK-2's step: the token must open its own room
+        world.block("LK-2", slot, f"the token opened room {connection.room.name!r}, not {reply['room']!r}")
+        await connection.close(world.bounds.leave)
+        connection.disconnected_at = connection.disconnected_at or 0.0
+        return
+    await connection.publish_microphone()
 
 
 async def room_leave(world: World, room: str) -> None:
@@ -337,7 +345,7 @@ async def livekit_join(world: World, slot: str, form: int) -> None:
     _end_websocket_speech(peer)
     since = await peer.send("livekit_join", _fill(peer, FORMS["livekit_join"][form]))
     got = await peer.first(("livekit_ready", "livekit_error"), since, world.bounds.ready)
-    if got is None and peer.disconnected.is_set():
+    if got is None and (peer.disconnected.is_set() or world.watch()):
         return
     broken = None if got else _nothing("livekit_ready", peer)
     if got is not None and got.name == "livekit_ready" and got.payload.get("room") != room:
@@ -367,7 +375,7 @@ async def livekit_leave(world: World, slot: str, form: int) -> None:
     async def gone() -> bool:
         nonlocal last
         last = await remaining()
-        return not last or peer.disconnected.is_set()
+        return not last or peer.disconnected.is_set() or world.watch()
 
     try:
         done: bool = await wait_until(
@@ -376,7 +384,7 @@ async def livekit_leave(world: World, slot: str, form: int) -> None:
         del done
     except TimeoutError:
         pass
-    if peer.disconnected.is_set() and not peer.closing:
+    if (peer.disconnected.is_set() and not peer.closing) or (last and world.watch()):
         return
     broken = f"still live {world.bounds.leave:.1f} s after livekit_leave: {last}" if last else None
     world.expect("LK-9", slot, f"rooms {rooms} deleted after livekit_leave", broken)

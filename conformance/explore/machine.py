@@ -58,6 +58,7 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
         def __init__(self) -> None:
             super().__init__()
             world.begin()
+            world.watch = lambda: any(INVARIANTS[r](world) for r in INVARIANTS if r in checked)
 
         def teardown(self) -> None:
             world.reset()

@@ -12,8 +12,8 @@ EXPLORED: dict[str, str] = {
     "and never closes the connection.",
     "TEXT-1": "Text is answered within the bound by one `bot_response` stream (chunk_index 0,1,2…, exactly one "
     "final chunk, the last), and only a socket that asked gets one.",
-    "WS-1": "Every `start_voice` gets `voice_started` or `voice_error` within 10 s, and only one that was sent.",
-    "WS-3": "Every `stop_voice` gets `voice_stopped` within the client's leave bound, and only one that was sent.",
+    "WS-1": "Every `start_voice` gets `voice_started` or `voice_error` within 10 s, and none comes unasked.",
+    "WS-3": "Every `stop_voice` gets `voice_stopped` within the client's leave bound (5 s), and none comes unasked.",
     "LK-5": "Every `livekit_join` after a token gets `livekit_ready` for the token's room (or `livekit_error`) "
     "within 5 s, and no `livekit_ready` comes without a join.",
     "LK-9": "After `livekit_leave` every room the session was given is deleted within 5 s (the bot gone, "

@@ -36,7 +36,7 @@ def exploration(request: pytest.FixtureRequest, target: EstuaryTarget, settings:
 
 
 def _run(request: pytest.FixtureRequest, target: EstuaryTarget, settings: EstuarySettings) -> Outcome:
-    livekit: LiveKitCredentials | None = request.getfixturevalue("livekit_server") if target.mode == "fake" else None
+    livekit = _livekit(request, target, settings)
     loop = LoopThread()
     world = World(target, Bounds.for_timeout(target.timeout), loop, livekit)
     try:
@@ -50,6 +50,7 @@ def _run(request: pytest.FixtureRequest, target: EstuaryTarget, settings: Estuar
                 examples=settings.explore_examples,
                 seed=replay.seed if replay is not None else settings.explore_seed,
                 database=settings.explore_db or not settings.live,
+                first_only=request.config.option.maxfail == 1,  # -x: the first finding is enough
             )
         )
     except Exception as exc:  # every EXPLORE case reports it as ERROR
@@ -59,6 +60,19 @@ def _run(request: pytest.FixtureRequest, target: EstuaryTarget, settings: Estuar
             world.reset()
         finally:
             loop.close()
+
+
+def _livekit(
+    request: pytest.FixtureRequest, target: EstuaryTarget, settings: EstuarySettings
+) -> LiveKitCredentials | None:
+    """The LiveKit server's credentials where they are known: embedded mode's own server, or in
+    live mode the target's LiveKit given with --livekit-url/-api-key/-api-secret (rooms are listed then)."""
+    if target.mode == "fake":
+        creds: LiveKitCredentials = request.getfixturevalue("livekit_server")
+        return creds
+    if settings.livekit_url and settings.livekit_api_key and settings.livekit_api_secret:
+        return LiveKitCredentials(settings.livekit_url, settings.livekit_api_key, settings.livekit_api_secret)
+    return None
 
 
 def _replayed(world: World, replay: object) -> Exploration:

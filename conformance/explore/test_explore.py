@@ -12,7 +12,7 @@ import pytest
 from conformance.explore.requirements import EXPLORED, LEVELS
 from conformance.explore.session import exploration
 from conformance.explore.steps import render_steps
-from pytest_estuary.report import REPLAY_PROPERTY, STEPS_PROPERTY
+from pytest_estuary.report import REPLAY_PROPERTY, STEPS_PROPERTY, TIMING_PROPERTY
 from pytest_estuary.settings import EstuarySettings
 from pytest_estuary.targets import EstuaryTarget
 from pytest_estuary.verdicts import Blocked, violation
@@ -39,7 +39,16 @@ def test_explore(
         raise outcome.error
     explored = outcome.exploration
     assert explored is not None
+    if explored.steps:  # how much was explored, in the report's timings (seconds, as they all are)
+        request.node.user_properties.append((TIMING_PROPERTY, ("explore_seconds", explored.seconds)))
+        request.node.user_properties.append(
+            (TIMING_PROPERTY, ("explore_seconds_per_step", explored.seconds / explored.steps))
+        )
     finding = explored.findings.get(requirement)
+    if requirement in explored.first_finding_after:  # from the start of exploring, before shrinking
+        request.node.user_properties.append(
+            (TIMING_PROPERTY, ("explore_first_finding_after", explored.first_finding_after[requirement]))
+        )
     if finding is not None:
         line = f"{REPLAY_OPTION} '{finding.replay}'" if finding.replay else None
         request.node.user_properties.append((STEPS_PROPERTY, finding.steps))

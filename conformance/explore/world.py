@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -105,14 +105,15 @@ class ExplorerPeer(RawPeer):
     async def first(
         self, names: str | tuple[str, ...], since: float, bound: float, predicate: Any = None
     ) -> WireEvent | None:
-        """The first ``names`` event at or after ``since`` within ``bound``; None when none came (or the
-        socket closed first: then nothing more can come)."""
+        """The first ``names`` event at or after ``since`` within ``bound``; None when none came, or the
+        socket closed first (nothing more can come), or an invariant broke meanwhile (``world.watch``)."""
 
         def found() -> WireEvent | bool:
             for event in self.seen(names, since=since):
                 if predicate is None or predicate(event):
                     return event
-            return self.disconnected.is_set()
+            # a broken invariant ends every wait: the step's finding is there, waiting adds nothing
+            return self.disconnected.is_set() or self.world.watch()
 
         try:
             got = await wait_until(found, timeout=bound, awaited=f"{names!r}", changed=self._changed)
@@ -135,6 +136,7 @@ class World:
     expectations: list[Expectation] = field(default_factory=list)
     blocks: dict[str, str] = field(default_factory=dict)  # requirement → what failed (a step, not a finding)
     malformed_sent: set[str] = field(default_factory=set)  # sockets sent a malformed form in this step
+    watch: Callable[[], bool] = lambda: False  # True once a checked invariant is broken (the machine sets it)
     player_id: str = ""
     t0: float = 0.0
     closed_peers: list[ExplorerPeer] = field(default_factory=list)

@@ -17,6 +17,17 @@ from live_runs import SuiteRun, run_suite, verdict_sets
 from pytest_estuary.livekit_server import LiveKitCredentials
 
 PARALLEL_RUNS = 3  # most runs wait out a broken step's timeout; three fit on 2 cores
+# Each run explores too (issue 18): a short budget, every setting's breach found by the explorer
+# or already FAILed by a fixed case; the explorer's finding then merges into that case's verdict.
+EXPLORE = ("--estuary-explore", "--estuary-explore-time", "10")
+MERGED = "The explorer broke"  # how a merged finding shows in the fixed case's reason
+# setting → requirements only the explorer may FAIL (when its short budget reaches the sequence),
+# and why that blame is right
+EXPLORER_ADDS: dict[str, set[str]] = {
+    # a hang-up on a well-formed livekit_join refuses a documented form (WIRE-2); the fixed WIRE-2
+    # row for livekit_join is BLOCKED by LK-5 before it can look (issue 18, item 6)
+    "drop_socket_at_livekit_join": {"WIRE-2"},
+}
 
 # setting → (its misbehaviour, IDs that must FAIL, IDs that must be NON-STRICT)
 # A good server is test_standalone_fake_repeatable.py's: the whole suite, twice, shuffled.
@@ -64,7 +75,9 @@ def runs(livekit_server: LiveKitCredentials, tmp_path_factory: pytest.TempPathFa
         except AssertionError as exc:  # this setting's test fails with it; the others still run
             return SuiteRun(-1, None, f"the standalone fake did not start: {exc}", 0.0)
         env = {"ESTUARY_API_KEY": server["api_key"]}
-        return run_suite(tmp, "--estuary-live", "--estuary-url", server["url"], "--estuary-timeout", "3", env=env)
+        return run_suite(
+            tmp, "--estuary-live", "--estuary-url", server["url"], "--estuary-timeout", "3", *EXPLORE, env=env
+        )
 
     try:
         with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
@@ -88,7 +101,7 @@ def test_fail_set_is_exactly_the_broken_requirement(runs: dict[str, SuiteRun], s
     _, must_fail, non_strict = BROKEN[setting]
     found = verdict_sets(run)
     explanation = f"{setting} ({run.seconds:.0f} s):\n{_explain(run)}"
-    assert found.get("FAIL", set()) == must_fail, explanation
+    assert must_fail <= found.get("FAIL", set()) <= must_fail | EXPLORER_ADDS.get(setting, set()), explanation
     assert found.get("NON-STRICT", set()) == non_strict, explanation
     assert not found.get("ERROR"), explanation
     failed = found.get("FAIL", set()) | found.get("NON-STRICT", set())
@@ -96,7 +109,11 @@ def test_fail_set_is_exactly_the_broken_requirement(runs: dict[str, SuiteRun], s
         if case["verdict"] == "BLOCKED":  # blocked by a requirement this very run saw broken
             assert case["blocked_by"] in failed, f"{case['nodeid']} blocked by {case['blocked_by']}: {explanation}"
     skipped = [c for c in run.cases() if c["verdict"] == "SKIPPED"]
-    assert all("not available with --estuary-live" in (c["reason"] or "") for c in skipped), explanation
+    # an EXPLORE case skips when no sequence could reach its requirement past the broken step
+    fine = ("not available with --estuary-live", "no sequence reached")
+    assert all(any(text in (c["reason"] or "") for text in fine) for c in skipped), explanation
+    explored = [c for c in run.cases() if "::test_explore[" in c["nodeid"]]
+    assert explored, explanation
     assert found.get("PASS"), explanation
     assert run.code == (1 if must_fail else 0), explanation
 
@@ -133,6 +150,10 @@ def test_the_summary_of_all_settings(runs: dict[str, SuiteRun], tmp_path: Path) 
         found = verdict_sets(run)
         table[setting] = {
             "seconds": round(run.seconds, 1),
+            "explorer found": sorted(
+                {c["id"] for c in run.cases() if "::test_explore[" in c["nodeid"] and c["verdict"] == "FAIL"}
+                | {c["id"] for c in run.cases() if MERGED in (c["reason"] or "")}
+            ),
             **{verdict: sorted(found.get(verdict, set())) for verdict in ("FAIL", "NON-STRICT", "BLOCKED")},
         }
     print(json.dumps(table, indent=1))

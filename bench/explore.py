@@ -1,0 +1,109 @@
+"""Benchmark: the explorer's pace and how soon it finds a sequence-only defect. Prints JSON.
+
+Run inside the namespace: scripts/isolated_run.sh .venv/bin/python bench/explore.py [--seconds 30]
+- steps per second (a step: one client action, the answer it awaits, and every socket's probe),
+  embedded (fake in this process, rooms listed through RoomService) and live (a standalone fake);
+- per sequence-only misbehaviour of the fake, the seconds from the start of exploring to the first
+  sequence that broke it (before shrinking), median of 5 seeds, with what was blamed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from standalone_fakes import StandaloneFakes
+
+from conformance.explore.bounds import Bounds
+from conformance.explore.runner import Exploration, explore
+from conformance.explore.world import LoopThread, World
+from fake_server import FakeEstuaryServer, LiveKitConfig
+from pytest_estuary.livekit_server import LiveKitCredentials, LiveKitServer
+from pytest_estuary.targets import EstuaryTarget
+
+SEQUENCE_SETTINGS = (
+    "leave_mid_handshake_keeps_room",
+    "join_twice_two_bots",
+    "stale_interrupt_cuts_next_reply",
+    "playback_complete_after_interrupt_kills",
+    "second_socket_steals_replies",
+)
+SEEDS = (1, 2, 3, 4, 5)
+BUDGET = 60.0  # --estuary-explore-time's default
+TIMEOUT = 3.0  # --estuary-timeout as the proofs run it
+
+
+def _target(url: str, api_key: str, mode: str) -> EstuaryTarget:
+    return EstuaryTarget(url, api_key, "bench-character", "bench-player", mode, TIMEOUT)  # type: ignore[arg-type]
+
+
+def _explore(
+    target: EstuaryTarget, livekit: LiveKitCredentials | None, *, budget: float, seed: int, first_only: bool
+) -> Exploration:
+    loop = LoopThread()
+    world = World(target, Bounds.for_timeout(TIMEOUT), loop, livekit)
+    try:
+        return explore(world, budget=budget, examples=None, seed=seed, database=False, first_only=first_only)
+    finally:
+        world.reset()
+        loop.close()
+
+
+def _pace(result: Exploration) -> dict[str, Any]:
+    return {
+        "seconds": round(result.seconds, 1),
+        "sequences": result.sequences,
+        "steps": result.steps,
+        "steps_per_second": round(result.steps_per_second, 2),
+        "findings": sorted(result.findings),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=30.0, help="exploring time of each pace measurement")
+    args = parser.parse_args()
+    livekit = LiveKitServer()
+    creds = livekit.start()
+    fake = FakeEstuaryServer(livekit=LiveKitConfig(creds.url, creds.api_key, creds.api_secret)).start()
+    fakes = StandaloneFakes(creds)
+    results: dict[str, Any] = {}
+    try:
+        embedded = _target(fake.url, fake.api_key, "fake")
+        results["embedded"] = _pace(_explore(embedded, creds, budget=args.seconds, seed=7, first_only=False))
+        standalone = fakes.start()
+        live = _target(standalone["url"], standalone["api_key"], "live")
+        results["live"] = _pace(_explore(live, None, budget=args.seconds, seed=7, first_only=False))
+        first: dict[str, Any] = {}
+        for setting in SEQUENCE_SETTINGS:
+            times, blamed = [], []
+            for seed in SEEDS:
+                fake.reset()
+                settings: dict[str, Any] = {setting: True}
+                fake.misbehave(**settings)
+                found = _explore(embedded, creds, budget=BUDGET, seed=seed, first_only=True)
+                times.append(min(found.first_finding_after.values(), default=float("inf")))
+                blamed.append(sorted(found.findings))
+            fake.reset()
+            finite = [t for t in times if t != float("inf")]
+            first[setting] = {
+                "median_seconds": round(statistics.median(times), 2) if len(finite) > len(times) // 2 else None,
+                "seconds": [round(t, 2) if t != float("inf") else None for t in times],
+                "blamed": blamed,
+            }
+        results["first_finding"] = first
+    finally:
+        fakes.stop_all()
+        fake.stop()
+        livekit.stop()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The replay line: its forms, its round trip, and a clear error for anything else."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_estuary.explore_replay import ExploreReplay, ReplayError, parse_replay
+
+
+def test_a_number_is_a_seed() -> None:
+    assert parse_replay(" 12345 ") == ExploreReplay(seed=12345)
+    assert not parse_replay("0").is_finding
+
+
+def test_a_finding_line_names_requirement_version_and_blob() -> None:
+    replay = parse_replay("LK-9@6.170.27:AXicY2Bg+/A=")
+    assert replay == ExploreReplay(requirement="LK-9", version="6.170.27", blob="AXicY2Bg+/A=")
+    assert replay.is_finding
+    assert parse_replay(replay.line()) == replay
+
+
+def test_hypothesis_decorator_text_after_the_requirement() -> None:
+    replay = parse_replay("WIRE-2 @reproduce_failure('6.170.27', b'AXicY2Bg')")
+    assert replay == ExploreReplay(requirement="WIRE-2", version="6.170.27", blob="AXicY2Bg")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "-3",
+        "1.5",
+        "LK9@6.1:AAA",
+        "LK-9@six:AAA",
+        "LK-9@6.170.27:",
+        "LK-9@6.170.27:not base64!",
+        "@reproduce_failure",
+    ],
+)
+def test_anything_else_says_which_forms_exist(text: str) -> None:
+    with pytest.raises(
+        ReplayError, match=r"--estuary-explore-replay must be a seed .* or 'ID@HYPOTHESIS_VERSION:BLOB'"
+    ):
+        parse_replay(text)
