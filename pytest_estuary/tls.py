@@ -27,6 +27,7 @@ __all__ = [
     "check_ca_file",
     "diagnose_tls",
     "diagnose_url",
+    "speaks_tls",
     "ssl_context",
     "trust_in_process",
     "verify_once",
