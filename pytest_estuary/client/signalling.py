@@ -147,7 +147,8 @@ class Signalling:
         cfg = self.config
         progress = self._progress = _Progress()
         # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as CI runners set them
-        connector = aiohttp.TCPConnector(ssl=cfg.tls())
+        # aiohttp's shared default context unless one was configured: building one loads the system store
+        connector = aiohttp.TCPConnector(ssl=cfg.ssl_context if cfg.ssl_context is not None else True)
         http = aiohttp.ClientSession(trace_configs=[progress.trace()], connector=connector, trust_env=True)
         sio = _GuardedClient(
             self._on_reserved,
