@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import shutil
 import ssl
 import subprocess
 import sys
@@ -168,6 +169,7 @@ async def main(runs: int, suite: bool) -> dict[str, Any]:
         staging.stop()
         plain.stop()
         manager.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
