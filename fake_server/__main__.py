@@ -155,7 +155,8 @@ def tls_context(parser: OneLineParser, cert: Path | None, key: Path | None) -> s
     except FileNotFoundError as exc:
         parser.error(f"argument --tls-cert/--tls-key: no such file: {exc.filename!r}")
     except (ssl.SSLError, OSError) as exc:
-        parser.error(f"argument --tls-cert/--tls-key: {str(cert)!r} + {str(key)!r}: not a PEM certificate and key ({exc})")
+        pair = f"{str(cert)!r} + {str(key)!r}"
+        parser.error(f"argument --tls-cert/--tls-key: {pair}: not a PEM certificate and its key ({exc})")
     return context
 
 

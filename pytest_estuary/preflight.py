@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import socketio
 
-from pytest_estuary.proxies import ProxyError, open_tunnel, proxy_for, proxy_variable
+from pytest_estuary.proxies import ProxyError, open_tunnel, proxy_for, proxy_shown, proxy_variable
 from pytest_estuary.settings import redact_url
 from pytest_estuary.tls import TlsEndpoint, diagnose_tls, speaks_tls, ssl_context
 
@@ -88,14 +88,14 @@ async def _reach(url: str, context: ssl.SSLContext) -> str | None:
         if where.secure:
             return await diagnose_tls(url, context, what="the Estuary server")
         return None
+    if not where.secure:  # plain HTTP goes to the proxy as absolute-URI requests, not a tunnel
+        problem = await _tcp(proxy)
+        return f"the proxy {proxy_shown(proxy)} (from HTTP_PROXY) cannot be reached: {problem}" if problem else None
     try:
         _reader, writer = await open_tunnel(proxy, where.host, where.port, TCP_TIMEOUT, variable=proxy_variable(url))
     except ProxyError as exc:
         return f"target unreachable through the proxy: {exc}"
-    if where.secure:
-        return await diagnose_tls(url, context, what="the Estuary server", tunnel=writer)
-    writer.close()
-    return None
+    return await diagnose_tls(url, context, what="the Estuary server", tunnel=writer)
 
 
 async def preflight(

@@ -12,14 +12,14 @@ import asyncio
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
-__all__ = ["ProxyError", "open_tunnel", "proxy_for", "proxy_variable"]
+__all__ = ["ProxyError", "open_tunnel", "proxy_for", "proxy_shown", "proxy_variable"]
 
 
 class ProxyError(ConnectionError):
     """The proxy could not be reached, or refused the tunnel; the message names the proxy."""
 
 
-def _shown(proxy: str) -> str:
+def proxy_shown(proxy: str) -> str:
     """The proxy without user info (credentials hide there)."""
     parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
@@ -40,14 +40,14 @@ def proxy_for(url: str) -> str | None:
     host = urlsplit(url).hostname or ""
     if not proxy or proxy_bypass(host):
         return None
-    return proxy
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 async def open_tunnel(
     proxy: str, host: str, port: int, timeout: float, *, variable: str = "HTTPS_PROXY"
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A TCP stream to ``host:port`` through ``proxy``'s CONNECT, within ``timeout``."""
-    shown = f"the proxy {_shown(proxy)} (from {variable})"
+    shown = f"the proxy {proxy_shown(proxy)} (from {variable})"
     parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     where = f"{parts.hostname}:{parts.port or 80}"
     try:

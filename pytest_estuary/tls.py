@@ -10,6 +10,8 @@ of the system roots plus the extra ones.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import ssl
 import tempfile
@@ -27,6 +29,7 @@ __all__ = [
     "check_ca_file",
     "diagnose_tls",
     "diagnose_url",
+    "speaks_tls",
     "ssl_context",
     "trust_in_process",
     "verify_once",
@@ -97,9 +100,17 @@ def trust_in_process(ca_file: str | os.PathLike[str] | None) -> None:
 
 
 def _system_bundles(current: str | None) -> list[str]:
+    """What OpenSSL trusts now: SSL_CERT_FILE when set (it replaces the system file), else the system file."""
     paths = ssl.get_default_verify_paths()
     found = [p for p in (current, paths.cafile, paths.openssl_cafile) if p and os.path.isfile(p)]
-    return list(dict.fromkeys(found))[:2] if current else found[:1]
+    return found[:1]
+
+
+@atexit.register
+def _remove_bundles() -> None:
+    for name in _bundles.values():
+        with contextlib.suppress(OSError):
+            os.unlink(name)
 
 
 @dataclass(frozen=True)

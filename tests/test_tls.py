@@ -84,6 +84,12 @@ async def test_client_connects_over_https_with_ca_file_only(
     assert failure.value.code is ErrorCode.CONNECTION_FAILED
     assert "is from an unknown authority" in str(failure.value) and "pass ca_file=" in str(failure.value)
     await untrusting.disconnect()
+    plain_url = url.replace("https://", "http://")
+    wrong_scheme = EstuaryClient(plain_url, key, "c", "tls-http", reconnect=False, connect_timeout=5)
+    with pytest.raises(EstuaryError) as failure:
+        await wrong_scheme.connect()
+    assert "is an https (TLS) server, but the URL says http://" in str(failure.value)
+    await wrong_scheme.disconnect()
 
 
 def test_client_names_a_bad_ca_file_or_path(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from typing import Any
 
@@ -158,7 +159,7 @@ class LiveKitVoice:
         if not done:
             self._room = None
             _reap_later(attempt, room)
-            why = await diagnose(token.url, token.token)
+            why = await diagnose(token.url, token.token, context=self._tls_for(token.url))
             raise EstuaryError(
                 ErrorCode.CONNECTION_FAILED,
                 f"start_voice(): room connect: the LiveKit server at {token.url} did not let us into room "
@@ -168,7 +169,7 @@ class LiveKitVoice:
         error = attempt.exception()
         if error is not None:
             reason = redact(getattr(error, "message", None) or str(error) or type(error).__name__, token.token)
-            why = await diagnose(token.url, token.token)
+            why = await diagnose(token.url, token.token, context=self._tls_for(token.url))
             raise EstuaryError(
                 ErrorCode.CONNECTION_FAILED,
                 f"start_voice(): room connect: could not connect to LiveKit room {token.room!r} at {token.url}: "
@@ -194,6 +195,10 @@ class LiveKitVoice:
         )
         if problem is not None:
             raise EstuaryError(ErrorCode.CONNECTION_FAILED, f"start_voice(): room connect: {problem}")
+
+    def _tls_for(self, url: str) -> ssl.SSLContext | bool:
+        """The client's context for a wss:// URL (it trusts ca_file); aiohttp's default otherwise."""
+        return self.ctx.config.tls() if url.startswith("wss://") else True
 
     async def _publish(self) -> None:
         rtc = self.rtc
@@ -380,7 +385,9 @@ class LiveKitVoice:
             room.off(event, handler)
 
 
-async def diagnose(url: str, token: str, timeout: float = DIAGNOSE_TIMEOUT) -> str | None:
+async def diagnose(
+    url: str, token: str, timeout: float = DIAGNOSE_TIMEOUT, *, context: ssl.SSLContext | bool = True
+) -> str | None:
     """Ask the LiveKit server why it refuses ``token`` (its /rtc/validate endpoint, as the JS SDK does).
 
     The native SDK retries a refused signal connection before it reports, so its own error can
@@ -389,7 +396,9 @@ async def diagnose(url: str, token: str, timeout: float = DIAGNOSE_TIMEOUT) -> s
     base = "http" + url[2:] if url.startswith("ws") else url
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout), connector=aiohttp.TCPConnector(ssl=context)
+            ) as http,
             http.get(base.rstrip("/") + "/rtc/validate", params={"access_token": token}) as reply,
         ):
             if reply.status == 200:

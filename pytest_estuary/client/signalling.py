@@ -147,7 +147,8 @@ class Signalling:
         cfg = self.config
         progress = self._progress = _Progress()
         # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as CI runners set them
-        connector = aiohttp.TCPConnector(ssl=cfg.tls())
+        # aiohttp's shared default context unless one was configured: building one loads the system store
+        connector = aiohttp.TCPConnector(ssl=cfg.ssl_context if cfg.ssl_context is not None else True)
         http = aiohttp.ClientSession(trace_configs=[progress.trace()], connector=connector, trust_env=True)
         sio = _GuardedClient(
             self._on_reserved,
@@ -227,16 +228,20 @@ class Signalling:
         """python-socketio hides why an https connect failed; for a TLS failure under it, say what
         is wrong with the certificate or the port, in words (one more bounded handshake)."""
         cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, aiohttp.ClientSSLError | aiohttp.ClientConnectorError):
+        while cause is not None and not isinstance(cause, aiohttp.ClientError):
             cause = cause.__cause__ or cause.__context__
-        if cause is None:
-            return None
         cfg = self.config
-        if not isinstance(cause, aiohttp.ClientSSLError) and not cfg.server_url.startswith(("https:", "wss:")):
+        secure = cfg.server_url.startswith(("https:", "wss:"))
+        if secure and not isinstance(cause, aiohttp.ClientSSLError):
+            return None  # refused, unreachable…: not TLS's doing, the plain message says it
+        # http:// to a TLS port: a TLS server refuses the upgrade (nginx: 400) or hangs up
+        answered_oddly = aiohttp.WSServerHandshakeError | aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
+        if not secure and not (isinstance(cause, answered_oddly) and type(cause) is not aiohttp.ClientConnectorError):
             return None
         return await diagnose_url(
-            cfg.server_url, cfg.tls(), what="the Estuary server", timeout=cfg.connect_timeout, remedy="ca_file="
-        )
+            cfg.server_url, cfg.tls(), what="the Estuary server", timeout=cfg.connect_timeout if secure else 1.0,
+            remedy="ca_file=",
+        )  # fmt: skip
 
     def _register(self, sio: socketio.AsyncClient) -> None:
         async def on_disconnect(reason: Any = None) -> None:
