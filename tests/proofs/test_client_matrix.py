@@ -1,8 +1,9 @@
-"""Issue 14's proof: the client cases run against three clients — ours in-process, ours behind the
-JSON-lines shim, and the official Python SDK (estuary-sdk 0.8.0) — and ``estuary-matrix`` merges
-the three reports. Ours passes everything; the shim changes no verdict; every estuary-sdk verdict
-that is not PASS is one of its documented (protocol.md §10) or observed deviations, listed below
-with the behaviour that explains it."""
+"""Issues 14 and 20's proof: the client cases run against four clients — ours in-process, ours
+behind the JSON-lines shim, the official Python SDK (estuary-sdk 0.8.0), and this project's web
+client in headless Chromium behind estuary-browser-shim — and ``estuary-matrix`` merges the four
+reports. Ours passes everything; the shim changes no verdict; the web client passes everything;
+every estuary-sdk verdict that is not PASS is one of its documented (protocol.md §10) or observed
+deviations, listed below with the behaviour that explains it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from live_runs import CLIENT_CASES, SuiteRun, collect, livekit_env, run_suite
 from pytest_estuary.livekit_server import LiveKitCredentials
 
 SHIM = f"cmd:{sys.executable} -m pytest_estuary.clients.shim ours"
-CLIENTS = {"ours": "ours", "shim": SHIM, "sdk": "estuary-sdk"}
+WEB_ADAPTER = Path(__file__).resolve().parents[2] / "examples" / "web-client" / "adapter.mjs"
+# the console script as a user runs it (installed beside this Python)
+WEB = f"cmd:{Path(sys.executable).parent / 'estuary-browser-shim'} --module {WEB_ADAPTER}"
+CLIENTS = {"ours": "ours", "shim": SHIM, "sdk": "estuary-sdk", "web": WEB}
 # CPython 3.11.7 can raise "SystemError: AST constructor recursion depth mismatch" in pytest's
 # traceback formatting (ast.parse) while the SDK's audio threads run: an INTERNALERROR ends the run.
 # Native tracebacks parse no source.
@@ -134,9 +138,9 @@ def runs(livekit_server: LiveKitCredentials, tmp_path_factory: pytest.TempPathFa
         args = ("--estuary-client", CLIENTS[name], *EXTRA_ARGS.get(name, ()))
         return run_suite(places[name], *args, nodes=CLIENT_CASES, env=env, name=name)
 
-    # Two at a time, the SDK's run first: it is the longest (its fixed 10 s waits), ours and the shim
-    # share the other worker; three suites at once on 2 cores can miss LK-5's 5 s bound.
-    order = ["sdk", "ours", "shim"]
+    # Two at a time, the two longest first (the SDK's fixed 10 s waits; a Chromium per client), ours
+    # and the shim after them; three suites at once on 2 cores can miss LK-5's 5 s bound.
+    order = ["sdk", "web", "ours", "shim"]
     with ThreadPoolExecutor(2) as pool:
         done = dict(zip(order, pool.map(one, order), strict=True))
     yield {name: done[name] for name in CLIENTS}
@@ -173,6 +177,14 @@ def test_the_shim_changes_no_verdict(runs: dict[str, SuiteRun]) -> None:
     assert runs["shim"].report["run"]["client"]["option"] == SHIM
 
 
+def test_the_web_client_passes_every_client_case_in_chromium(runs: dict[str, SuiteRun]) -> None:
+    """examples/web-client on socket.io-client and livekit-client, graded through estuary-browser-shim."""
+    run = runs["web"]
+    assert not not_passing(run), not_passing(run)
+    assert run.report is not None and run.report["run"]["client"]["name"] == "estuary-web-client"
+    assert run.code == 0, run.output[-3000:]
+
+
 def test_every_sdk_deviation_is_explained(runs: dict[str, SuiteRun]) -> None:
     """The SDK fails exactly the cases of its known deviations, and nothing for a harness reason."""
     run = runs["sdk"]
@@ -187,7 +199,7 @@ def test_every_sdk_deviation_is_explained(runs: dict[str, SuiteRun]) -> None:
     assert not unexplained and not missing, f"unexplained: {json.dumps(unexplained, indent=1)}\nmissing: {missing}"
 
 
-def test_the_matrix_merges_the_three_reports(runs: dict[str, SuiteRun], tmp_path: Path) -> None:
+def test_the_matrix_merges_the_four_reports(runs: dict[str, SuiteRun], tmp_path: Path) -> None:
     reports = []
     for name in CLIENTS:  # the reports as each run wrote them
         (tmp_path / f"{name}.json").write_text(json.dumps(runs[name].report))
@@ -203,9 +215,12 @@ def test_the_matrix_merges_the_three_reports(runs: dict[str, SuiteRun], tmp_path
     matrix = json.loads((tmp_path / "m.json").read_text())
     labels = [column["label"] for column in matrix["columns"]]
     assert labels[0].startswith("pytest-estuary") and labels[2] == "estuary-sdk 0.8.0", labels
+    assert labels[3] == "estuary-web-client 0.1.0", labels
     rows = {row["test"]: row for row in matrix["rows"]}
     assert set(rows) == set(runs["ours"].verdicts())
     sel1 = rows["test_sel_1_auto_uses_livekit_when_installed"]["cells"]
-    assert [sel1[label]["verdict"] for label in labels] == ["PASS", "PASS", "FAIL"]
+    assert [sel1[label]["verdict"] for label in labels] == ["PASS", "PASS", "FAIL", "PASS"]
     markdown = (tmp_path / "m.md").read_text()
     assert "| SEL-1 | MUST | `test_sel_1_auto_uses_livekit_when_installed` | **PASS** | **PASS** | **FAIL**" in markdown
+    sel1_row = next(line for line in markdown.splitlines() if "`test_sel_1_auto_uses_livekit_when_installed`" in line)
+    assert sel1_row.endswith("| **PASS** |"), sel1_row  # the web client's column, last

@@ -12,8 +12,10 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,13 +50,23 @@ class Bundle:
     cached: bool
 
 
+def _native(launcher: Path) -> Path:
+    """esbuild's own binary beside its node launcher (``@esbuild/<platform>/bin/esbuild``): no node
+    start per bundle, and its errors without the launcher's stack trace."""
+    machine = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64"}.get(platform.machine().lower(), "")
+    modules = launcher.resolve().parent.parent.parent  # node_modules/esbuild/bin/esbuild → node_modules
+    native = modules / "@esbuild" / f"{sys.platform}-{machine}" / "bin" / "esbuild"
+    return native if native.is_file() and os.access(native, os.X_OK) else launcher
+
+
 def find_esbuild(module: Path) -> str | None:
     """esbuild from the module's project (``node_modules/.bin`` in it or any parent), else PATH."""
     for folder in (module.parent, *module.parent.parents):
         candidate = folder / "node_modules" / ".bin" / "esbuild"
         if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return shutil.which("esbuild")
+            return str(_native(candidate))
+    found = shutil.which("esbuild")
+    return str(_native(Path(found))) if found else None
 
 
 def _cache_dir() -> Path:

@@ -56,6 +56,11 @@ CHROMIUM_FLAGS: tuple[str, ...] = (
     "--password-store=basic",
     "--disable-gpu",
     "--disable-dev-shm-usage",
+    # one page per browser: fewer processes start (a client case starts a browser per client)
+    "--in-process-gpu",
+    "--renderer-process-limit=1",
+    "--disable-site-isolation-trials",
+    "--disable-extensions",
 )
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
 
@@ -96,7 +101,8 @@ class Chromium:
     async def start(cls, executable: str, profile: Path, extra: Sequence[str] = ()) -> Chromium:
         flags = [*CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra]
         if os.geteuid() == 0:
-            flags.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox on
+            # Chromium refuses to run as root with its sandbox on; without one, no zygote either
+            flags += ["--no-sandbox", "--no-zygote"]
         process = await asyncio.create_subprocess_exec(
             executable,
             *flags,

@@ -1,24 +1,28 @@
-"""One Chromium page holding one client: Playwright attached over DevTools, the fake microphone
-and speaker installed, the adapter loaded, every page→shim message through one binding."""
+"""One Chromium page holding one client, driven over the DevTools protocol: the fake microphone
+and speaker installed before any script, the adapter loaded, every page→shim message through one
+binding (so replies and events keep the page's order)."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from playwright.async_api import Browser, ConsoleMessage, Error, Page, Playwright, async_playwright
-
+from pytest_estuary.clients.browser.cdp import CdpConnection, CdpError
 from pytest_estuary.clients.browser.page_server import ADAPTER_PATH, media_script
 
-__all__ = ["BrowserPage", "ConsoleLog"]
+__all__ = ["BrowserPage", "ConsoleLog", "PageScriptError"]
 
 CONSOLE_KEPT = 20  # the page's last console lines, for error messages
 LOAD_TIMEOUT = 30.0
+BINDING = "__estuarySend"
+
+
+class PageScriptError(RuntimeError):
+    """A script evaluated in the page threw (the message is the page's exception)."""
 
 
 class ConsoleLog:
@@ -37,6 +41,19 @@ class ConsoleLog:
         return "\n".join(f"  | {line}" for line in self.lines) or "  (nothing)"
 
 
+def _shown(value: dict[str, Any]) -> str:
+    """A console argument (a DevTools RemoteObject) as text."""
+    if "value" in value:
+        inner = value["value"]
+        return inner if isinstance(inner, str) else json.dumps(inner)
+    return str(value.get("unserializableValue") or value.get("description") or value.get("type"))
+
+
+def _exception_text(details: dict[str, Any]) -> str:
+    exception = details.get("exception") or {}
+    return str(exception.get("description") or exception.get("value") or details.get("text") or "an exception")
+
+
 class BrowserPage:
     """``on_message`` gets every reply, event and log line the page posts, in the page's order;
     ``on_gone`` is told once when the page crashes or the browser goes away."""
@@ -44,67 +61,91 @@ class BrowserPage:
     def __init__(self, on_message: Callable[[dict[str, Any]], None], on_gone: Callable[[str], None]) -> None:
         self.on_message, self.on_gone = on_message, on_gone
         self.console = ConsoleLog()
-        self._playwright: Playwright | None = None
-        self._browser: Browser | None = None
-        self._page: Page | None = None
+        self._cdp: CdpConnection | None = None
+        self._session: str | None = None
         self._closing = False
 
     async def open(self, endpoint: str, url: str) -> None:
-        self._playwright = await async_playwright().start()
-        self._browser = await self._playwright.chromium.connect_over_cdp(endpoint)
-        self._browser.on("disconnected", lambda _: self._gone("the browser went away (Chromium exited)"))
-        context = await self._browser.new_context()
-        await context.add_init_script(script=media_script())
-        page = await context.new_page()
-        self._page = page
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.console.add("error", f"{error.name}: {error.message}\n{error.stack}"))
-        page.on("crash", lambda _: self._gone("the page crashed"))
-        await page.expose_function("__estuarySend", self._receive)
-        await page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT * 1000)
-
-    def _console(self, message: ConsoleMessage) -> None:
-        self.console.add(f"console.{message.type}", message.text)
-
-    def _receive(self, text: str) -> None:
+        cdp = await CdpConnection.connect(endpoint)
+        self._cdp = cdp
+        cdp.on_close = lambda: self._gone("the browser went away (Chromium exited)")
+        # The tab Chromium opened at start (about:blank): a new one would cost another renderer.
+        targets = (await cdp.send("Target.getTargets"))["targetInfos"]
+        pages = [target["targetId"] for target in targets if target.get("type") == "page"]
+        target = pages[0] if pages else (await cdp.send("Target.createTarget", {"url": "about:blank"}))["targetId"]
+        attached = await cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})
+        session = self._session = attached["sessionId"]
+        loaded = asyncio.get_running_loop().create_future()
+        cdp.on(session, "Runtime.bindingCalled", self._binding)
+        cdp.on(session, "Runtime.consoleAPICalled", self._console)
+        cdp.on(session, "Runtime.exceptionThrown", self._exception)
+        cdp.on(session, "Inspector.targetCrashed", lambda _: self._gone("the page crashed"))
+        cdp.on(session, "Page.loadEventFired", lambda _: None if loaded.done() else loaded.set_result(None))
+        for method in ("Page.enable", "Runtime.enable", "Inspector.enable"):
+            await cdp.send(method, session=session)
+        await cdp.send("Page.addScriptToEvaluateOnNewDocument", {"source": media_script()}, session)
+        await cdp.send("Runtime.addBinding", {"name": BINDING}, session)
+        navigated = await cdp.send("Page.navigate", {"url": url}, session)
+        if navigated.get("errorText"):
+            raise PageScriptError(f"the page {url} did not load: {navigated['errorText']}")
         try:
-            message = json.loads(text)
+            await asyncio.wait_for(loaded, LOAD_TIMEOUT)
+        except TimeoutError:
+            raise PageScriptError(f"the page {url} did not finish loading within {LOAD_TIMEOUT:g} s") from None
+
+    def _binding(self, params: dict[str, Any]) -> None:
+        if params.get("name") != BINDING:
+            return
+        try:
+            message = json.loads(params.get("payload", ""))
         except ValueError:
-            self.console.add("shim", f"not JSON from the page's runtime: {text[:200]!r}")
+            self.console.add("shim", f"not JSON from the page's runtime: {params.get('payload', '')[:200]!r}")
             return
         if isinstance(message, dict):
             self.on_message(message)
+
+    def _console(self, params: dict[str, Any]) -> None:
+        text = " ".join(_shown(arg) for arg in params.get("args", []))
+        self.console.add(f"console.{params.get('type', 'log')}", text)
+
+    def _exception(self, params: dict[str, Any]) -> None:
+        self.console.add("error", _exception_text(params.get("exceptionDetails") or {}))
 
     def _gone(self, why: str) -> None:
         if not self._closing:
             self.on_gone(why)
 
+    async def evaluate(self, expression: str, timeout: float | None = None) -> Any:
+        """The value of ``expression`` (a promise is awaited); PageScriptError when it throws."""
+        assert self._cdp is not None
+        params = {"expression": expression, "awaitPromise": True, "returnByValue": True}
+        call = self._cdp.send("Runtime.evaluate", params, self._session)
+        reply = await (asyncio.wait_for(call, timeout) if timeout is not None else call)
+        if "exceptionDetails" in reply:
+            raise PageScriptError(_exception_text(reply["exceptionDetails"]))
+        return reply.get("result", {}).get("value")
+
     async def load(self) -> dict[str, Any]:
         """Import the adapter bundle in the page: its info (name, version, capabilities)."""
-        assert self._page is not None
-        info: dict[str, Any] = await self._page.evaluate("url => window.__estuaryShim.load(url)", ADAPTER_PATH)
+        info: dict[str, Any] = await self.evaluate(f"window.__estuaryShim.load({json.dumps(ADAPTER_PATH)})")
         return info
 
     async def run(self, ident: int, op: str, request: dict[str, Any]) -> None:
         """Start the op in the page; its reply comes later through ``on_message``."""
-        assert self._page is not None
-        await self._page.evaluate(
-            "([id, op, request]) => window.__estuaryShim.run(id, op, request)", [ident, op, request]
-        )
+        arguments = ", ".join(json.dumps(value) for value in (ident, op, request))
+        await self.evaluate(f"void window.__estuaryShim.run({arguments})")
 
     async def close_client(self, timeout: float) -> None:
         """The adapter's disconnect, if it has a client (EOF on stdin), bounded by ``timeout``."""
-        if self._page is None or self._page.is_closed():
-            return
-        script = "async () => { const a = window.__estuaryShim.adapter; if (a?.disconnect) await a.disconnect({}); }"
-        with contextlib.suppress(Error, TimeoutError):
-            await asyncio.wait_for(self._page.evaluate(script), timeout)
+        script = (
+            "(async () => { const a = window.__estuaryShim.adapter; if (a?.disconnect) await a.disconnect({}); })()"
+        )
+        try:
+            await self.evaluate(script, timeout)
+        except (CdpError, PageScriptError, TimeoutError) as exc:
+            self.console.add("shim", f"the client's disconnect at the end: {exc}")
 
     async def close(self) -> None:
         self._closing = True
-        with contextlib.suppress(Exception):
-            if self._browser is not None:
-                await asyncio.wait_for(self._browser.close(), 5.0)
-        with contextlib.suppress(Exception):
-            if self._playwright is not None:
-                await asyncio.wait_for(self._playwright.stop(), 5.0)
+        if self._cdp is not None:
+            await self._cdp.close()

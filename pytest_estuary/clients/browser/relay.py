@@ -157,9 +157,8 @@ class _Relay:
             await self.page.open(chromium.endpoint, url)
             info = await self.page.load()
         except Exception as exc:
-            message = str(exc).split("\n=====", 1)[0]  # Playwright appends a call log
             raise BrowserShimError(
-                module, "loading the module, before the hello", message, self.page.console.tail()
+                module, "loading the module, before the hello", str(exc), self.page.console.tail()
             ) from None
         name = info.get("name") or module.stem
         hello = {"name": name, "version": info.get("version") or "0", "capabilities": info.get("capabilities") or []}
