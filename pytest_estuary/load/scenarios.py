@@ -165,7 +165,7 @@ class _Session:
     async def _wait_final_reply(self, started: float, name: str) -> BotResponse:
         try:
             reply: BotResponse = await self.client.wait_for(
-                "bot_response", predicate=lambda r: r.is_final, timeout=phase(name, self.transport).bound
+                "bot_response", predicate=lambda r: r.is_final, timeout=phase(name).limit(self.settings.timeout)
             )
         except EventTimeout as exc:
             raise self.fail(name, time.monotonic() - started, exc.message) from None
@@ -260,7 +260,7 @@ class _Session:
         pcm = audio.concat(lead, said.pcm, audio.silence(0.8, said.sample_rate))
         self.client.audio_input.say(pcm, said.sample_rate)
         started = time.monotonic() + LEAD_SILENCE  # the speech itself starts after the pause
-        bound = phase("stt_final", self.transport).bound + len(pcm) / said.sample_rate
+        bound = phase("stt_final").limit(self.settings.timeout) + len(pcm) / said.sample_rate
         try:
             final: SttResponse = await self.client.wait_for(
                 "stt_response", predicate=lambda r: r.is_final, timeout=bound
@@ -281,7 +281,7 @@ class _Session:
         await self._wait_final_reply(heard_at, "bot_response_final")
         self.ok("bot_response_final", time.monotonic() - heard_at)
         try:
-            await bot_audio.wait_for_sound(min_seconds=0.1, timeout=phase("bot_audio").bound)
+            await bot_audio.wait_for_sound(min_seconds=0.1, timeout=phase("bot_audio").limit(self.settings.timeout))
         except EventTimeout as exc:
             raise self.fail("bot_audio", time.monotonic() - heard_at, exc.message) from None
         first = bot_audio.first_sound_at
