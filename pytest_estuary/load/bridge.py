@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import gevent
+from gevent.event import Event
 from gevent.queue import Empty, Queue
 
 __all__ = ["SILENCE_TIMEOUT", "Engine", "PhaseResult"]
@@ -33,7 +34,7 @@ class Engine:
         self._queues: dict[int, Queue[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._dead: str | None = None
-        self._ready = gevent.event.Event()
+        self._ready = Event()
 
     def _start(self) -> None:
         self._process = subprocess.Popen(

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_estuary.load.phases import PHASES, phase
+from pytest_estuary.load.phases import DEFAULT_TIMEOUT, PHASES, phase
 
 __all__ = ["Snapshot", "StepResult", "find_knee", "percentile", "plot", "step_result", "write_knee"]
 
@@ -44,8 +44,11 @@ class StepResult:
     why_not: list[str] = field(default_factory=list)
 
 
-def step_result(sessions: int, seconds: float, before: Snapshot, after: Snapshot) -> StepResult:
-    """What happened between two snapshots, judged against each phase's requirement bound."""
+def step_result(
+    sessions: int, seconds: float, before: Snapshot, after: Snapshot, timeout: float = DEFAULT_TIMEOUT
+) -> StepResult:
+    """What happened between two snapshots, judged against each phase's requirement bound (``timeout``
+    for a phase the protocol does not bound)."""
     result = StepResult(sessions, seconds)
     for name, (histogram, failures) in after["phases"].items():
         old_hist, old_failures = before["phases"].get(name, ({}, 0))
@@ -56,8 +59,9 @@ def step_result(sessions: int, seconds: float, before: Snapshot, after: Snapshot
         p50, p99 = percentile(diff, 0.50), percentile(diff, 0.99)
         result.phases[name] = {"requests": requests, "failures": failures - old_failures, "p50_ms": p50, "p99_ms": p99}
         known = PHASES.get(name)
-        if known is not None and p99 is not None and p99 > known.bound * 1000:
-            result.why_not.append(f"{name} p99 {p99:.0f} ms > {known.requirement}'s {known.bound:g} s")
+        limit = known.limit(timeout) if known is not None else None
+        if known is not None and limit is not None and p99 is not None and p99 > limit * 1000:
+            result.why_not.append(f"{name} p99 {p99:.0f} ms > {limit:g} s ({known.requirement})")
     for key, count in after["errors"].items():
         new = count - before["errors"].get(key, 0)
         if new > 0:

@@ -1,8 +1,9 @@
 """How late the engine's event loop runs: a load generator that stalls sends broken speech.
 
-The microphone pump sends a 10 ms frame on time only while the loop keeps up; a stall of
-``STALL_LIMIT`` or more means the audio reached the server late or in a burst, so a transcript that
-does not match is then the generator's failure (ERROR), not the server's (LK-7 / WS-2).
+The client's microphone pump feeds LiveKit's audio source 10 ms at a time, and that source holds
+only ``SOURCE_QUEUE_MS`` (100 ms). A loop that stalls longer lets it run dry: WebRTC sends silence in
+the middle of the words, and a recogniser hears two fragments. A transcript that does not match
+after such a stall is the generator's failure (ERROR), not the server's (LK-7 / WS-2).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import asyncio
 import time
 from collections import deque
 
+from pytest_estuary.client.livekit_voice import SOURCE_QUEUE_MS
+
 __all__ = ["MONITOR", "STALL_LIMIT", "LoopLag"]
 
-STALL_LIMIT = 0.2  # seconds: past this the pump gives up catching up (client.voice.pump resynchronises)
+STALL_LIMIT = SOURCE_QUEUE_MS / 1000  # seconds: a longer stall empties the audio source's queue
 PERIOD = 0.02
 
 

@@ -165,7 +165,7 @@ class _Session:
     async def _wait_final_reply(self, started: float, name: str) -> BotResponse:
         try:
             reply: BotResponse = await self.client.wait_for(
-                "bot_response", predicate=lambda r: r.is_final, timeout=phase(name, self.transport).bound
+                "bot_response", predicate=lambda r: r.is_final, timeout=phase(name).limit(self.settings.timeout)
             )
         except EventTimeout as exc:
             raise self.fail(name, time.monotonic() - started, exc.message) from None
@@ -190,29 +190,21 @@ class _Session:
         self.ok("stop", time.monotonic() - stop)
 
     def _voice_failed(self, elapsed: float, exc: EstuaryError) -> None:
+        """The step of start_voice() that failed, from the client's error (its phase, setting, message)."""
         if self.kind == "websocket":
             raise self.fail("voice_started", elapsed, exc.message) from None
-        steps = [("token_reply", "livekit_token"), ("room_connected", "room_connect"),
-                 ("published", "publish"), ("ready", "livekit_ready")]  # fmt: skip
-        timings = self.client.voice_timings  # empty: the voice is gone; rebuilt from the message below
-        reached = 0.0
-        failed = "livekit_token"
-        for mark, name in steps:
-            if mark not in timings:
-                failed = name
-                break
-            reached = timings[mark]
         message = exc.message
-        if "room connect" in message:
+        failed = "livekit_token"  # the token reply, a livekit_error to livekit_token, or the socket closing
+        if isinstance(exc, EventTimeout) and exc.setting == "ready_timeout":
+            failed = "livekit_ready"
+        elif "room connect" in message or "livekit_token announced room" in message:
             failed = "room_connect"
         elif "publish" in message:
             failed = "publish"
         elif "livekit_ready" in message or "could not set up room" in message or "during the handshake" in message:
             failed = "livekit_ready"
-        requirement = "LK-3" if "livekit_token announced room" in message else None
-        if isinstance(exc, EventTimeout) and exc.setting == "token_timeout":
-            failed = "livekit_token"
-        raise self.fail(failed, max(0.0, elapsed - reached), message, requirement) from None
+        requirement = "LK-3" if "livekit_token announced room" in message else None  # a room not the token's
+        raise self.fail(failed, elapsed, message, requirement) from None
 
     def _voice_started(self, elapsed: float) -> None:
         if self.kind == "websocket":
@@ -250,8 +242,6 @@ class _Session:
     async def _speech(self) -> None:
         recordings = self.settings.recordings
         said = recordings[self.number % len(recordings)]
-        heard: list[SttResponse] = []
-        self.client.on("stt_response", heard.append)
         bot_audio = self.client.bot_audio
         bot_audio.clear()
         # A second of silence first, as a person pauses: the bot may subscribe to our track a moment
@@ -260,7 +250,7 @@ class _Session:
         pcm = audio.concat(lead, said.pcm, audio.silence(0.8, said.sample_rate))
         self.client.audio_input.say(pcm, said.sample_rate)
         started = time.monotonic() + LEAD_SILENCE  # the speech itself starts after the pause
-        bound = phase("stt_final", self.transport).bound + len(pcm) / said.sample_rate
+        bound = phase("stt_final").limit(self.settings.timeout) + len(pcm) / said.sample_rate
         try:
             final: SttResponse = await self.client.wait_for(
                 "stt_response", predicate=lambda r: r.is_final, timeout=bound
@@ -281,7 +271,7 @@ class _Session:
         await self._wait_final_reply(heard_at, "bot_response_final")
         self.ok("bot_response_final", time.monotonic() - heard_at)
         try:
-            await bot_audio.wait_for_sound(min_seconds=0.1, timeout=phase("bot_audio").bound)
+            await bot_audio.wait_for_sound(min_seconds=0.1, timeout=phase("bot_audio").limit(self.settings.timeout))
         except EventTimeout as exc:
             raise self.fail("bot_audio", time.monotonic() - heard_at, exc.message) from None
         first = bot_audio.first_sound_at

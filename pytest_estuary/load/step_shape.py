@@ -40,7 +40,9 @@ class EstuaryStepShape(LoadTestShape):
     def _close_step(self) -> None:
         snapshot = self._snapshot()
         if self.started is not None and self.current >= 0:
-            self.results.append(step_result(self.steps[self.current], self.step_seconds, self.started, snapshot))
+            timeout = float(os.environ.get("ESTUARY_TIMEOUT") or 10)
+            result = step_result(self.steps[self.current], self.step_seconds, self.started, snapshot, timeout)
+            self.results.append(result)
         self.started = snapshot
 
     def tick(self) -> tuple[int, float] | None:

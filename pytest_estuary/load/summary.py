@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from pytest_estuary.load.gate import GateResult, PhaseStats
-from pytest_estuary.load.phases import PHASES
+from pytest_estuary.load.phases import ERROR_ID, PHASES
 
 __all__ = ["markdown", "write_summary"]
 
@@ -31,7 +31,11 @@ def markdown(stats: dict[str, PhaseStats], gate: GateResult, heading: str, prefl
     for name in order:
         row = stats[name]
         known = PHASES.get(name)
-        owner = f"{known.requirement} ({known.bound:g} s)" if known else "-"
+        owner = (
+            "-"
+            if known is None
+            else f"{known.requirement if known.requirement != ERROR_ID else '-'} ({known.bound:g} s)"
+        )
         lines.append(f"| {name} | {owner} | {row.requests} | {row.failures} | {_ms(row, 'p50')} | {_ms(row, 'p95')} "
                      f"| {_ms(row, 'p99')} |")  # fmt: skip
     lines += ["", "### Failures by requirement ID", ""]

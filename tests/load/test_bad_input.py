@@ -11,6 +11,8 @@ import pytest
 from load_runs import estuary_load
 from standalone_fakes import StandaloneFakes
 
+from pytest_estuary.load import cli
+
 GOOD = "http://127.0.0.1:9"
 
 
@@ -30,11 +32,25 @@ GOOD = "http://127.0.0.1:9"
     ],
 )
 def test_bad_input_is_refused_naming_the_option(
-    tmp_path: Path, url: str, key: str | None, args: list[str], says: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    url: str,
+    key: str | None,
+    args: list[str],
+    says: str,
 ) -> None:
-    run = estuary_load(url, key, tmp_path / "out", *args, timeout=30)
-    assert run.status == 2, run.stderr
-    assert says in run.stderr
+    # In-process: the command's own main(), which imports no Locust (the real runs are subprocesses).
+    monkeypatch.delenv("ESTUARY_URL", raising=False)
+    if key is None:
+        monkeypatch.delenv("ESTUARY_API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("ESTUARY_API_KEY", key)
+    status = cli.main(["--estuary-url", url, "--out", str(tmp_path / "out"), *args])
+    stderr = capsys.readouterr().err
+    assert status == cli.EXIT_BAD_INPUT, stderr
+    assert stderr.startswith("estuary-load: ") and says in stderr
+    assert len(stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
 
