@@ -203,7 +203,8 @@ def _case_rows(cases: list[dict[str, Any]], baseline: Baseline | None) -> str:
                 was = "" if before.verdict_before == case["verdict"] else f"was {_verdict(before.verdict_before)} "
                 change = f"<td>{was}{_change(float(case['duration']), before.duration_before)}</td>"
         groups.append(
-            f'<tbody class=case-group data-verdict="{_e(case["verdict"])}" data-section="{_e(section_of(case["id"]))}" '
+            f'<tbody class=case-group data-id="{_e(case["id"])}" data-verdict="{_e(case["verdict"])}" '
+            f'data-section="{_e(section_of(case["id"]))}" '
             f'data-text="{_e(text)}"><tr class=case id="{_anchor(case)}" aria-expanded=false>'
             f"<td><b>{_e(case['id'])}</b><br><span class=muted>{_e(test)}</span></td><td>{_e(case['level'])}</td>"
             f"<td>{_e(case.get('requirement', ''))}</td><td>{_verdict(case['verdict'])}</td>"
@@ -426,7 +427,7 @@ def matrix_html(matrix: dict[str, Any]) -> str:
             short = why if len(why) <= 160 else why[:159] + "…"
             cells.append(f'<td class=cell title="{_e(why)}">{_verdict(cell["verdict"])}{_e(short)}</td>')
         rows.append(
-            f"<tr data-section='{_e(section_of(row['id']))}'><td><b>{_e(row['id'])}</b><br>"
+            f"<tr data-id='{_e(row['id'])}' data-section='{_e(section_of(row['id']))}'><td><b>{_e(row['id'])}</b><br>"
             f"<span class=muted>{_e(row['test'])}</span></td><td>{_e(row['level'])}</td>{''.join(cells)}</tr>"
         )
     body = (
