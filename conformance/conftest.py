@@ -59,9 +59,7 @@ def _clean_fake(request: pytest.FixtureRequest, estuary_target: EstuaryTarget) -
 
 
 @pytest.fixture(autouse=True)
-def _case_timeline(
-    request: pytest.FixtureRequest, estuary_target: EstuaryTarget, _clean_fake: None
-) -> Iterator[None]:
+def _case_timeline(request: pytest.FixtureRequest, estuary_target: EstuaryTarget, _clean_fake: None) -> Iterator[None]:
     """The case's protocol events for the report (TIMELINE_PROPERTY), from its time zero (the fake
     already reset) to its end (its peers and clients closed; the fake not yet reset again)."""
     timeline.begin()

@@ -1,8 +1,10 @@
 """The report as one self-contained HTML page: gate, case table with filters, waterfalls, latencies.
 
 Drawn from the JSON report's data (``ConformanceReport.to_json``), never from logs. Everything is
-inline — CSS, a little JavaScript for the filters, the charts as SVG written here — so the file
-opens from an artifact download with no network. Without JavaScript it still shows every case.
+inline — CSS, the script for the filters and the charts (plain SVG, drawn here) — so the file opens
+from an artifact download with no network. A case's waterfall and event list are drawn when the
+case is opened, from the phases computed in Python and embedded as JSON: a 1,000-case report stays
+a few megabytes and opens in well under 2 s. Without JavaScript the case table still reads.
 """
 
 from __future__ import annotations
@@ -13,16 +15,13 @@ import json
 from typing import Any
 
 from pytest_estuary.report.baseline import Baseline
-from pytest_estuary.report.timeline import Phase, phases
+from pytest_estuary.report.timeline import phases
 
-__all__ = ["matrix_html", "report_html", "section_of"]
+__all__ = ["matrix_html", "report_html", "section_of", "timeline_data"]
 
 VERDICTS = ("FAIL", "ERROR", "BLOCKED", "NON-STRICT", "SKIPPED", "PASS")
 SECTIONS = ("CONN", "WIRE", "TEXT", "LK", "WS", "SEL", "ERR", "LIFE", "EXPLORE")
 PAYLOAD_LIMIT = 300  # characters of one event's payload in the event list
-SVG_WIDTH = 760
-LABEL_WIDTH = 150
-ROW = 18
 
 CSS = """
 :root{--pass:#1a7f37;--fail:#cf222e;--error:#8250df;--blocked:#bc4c00;--nonstrict:#9a6700;--skipped:#57606a;
@@ -55,6 +54,57 @@ SCRIPT = """
 const rows=[...document.querySelectorAll('tbody.case-group')];
 const off={verdict:new Set(),section:new Set()};
 const search=document.getElementById('search');const shown=document.getElementById('shown');
+const data=JSON.parse(document.getElementById('timelines').textContent);
+const NS='http://www.w3.org/2000/svg';
+function el(tag,attrs,text,svg){const e=svg?document.createElementNS(NS,tag):document.createElement(tag);
+ for(const k in attrs||{})e.setAttribute(k,attrs[k]);if(text!==undefined)e.textContent=text;return e;}
+function s(tag,attrs,text){return el(tag,attrs,text,true);}
+function arrow(dir){return dir==='sent'?'\\u2192 ':dir==='received'?'\\u2190 ':'\\u00b7 ';}
+function waterfall(d){
+ const W=760,L=150,ROW=18,plot=W-L-10;let span=0.05;
+ for(const e of d.events)span=Math.max(span,e[0]);for(const p of d.phases)span=Math.max(span,p[2]||0);span*=1.05;
+ const x=t=>(L+plot*t/span).toFixed(1);
+ const svg=s('svg',{class:'waterfall',role:'img','aria-label':'timeline of the case',width:W});
+ const axis=s('g');svg.appendChild(axis);let y=18;
+ for(const [name,start,end,by] of d.phases){
+  svg.appendChild(s('text',{x:4,y:y+12},name));
+  if(end===null){
+   const r=s('rect',{class:'phase open',x:x(start),y:y+2,width:Math.max(x(span)-x(start),2),height:12,
+    fill:'#cf222e',opacity:.35});
+   r.appendChild(s('title',{},name+': started at '+start.toFixed(3)+' s, never ended'));svg.appendChild(r);
+   svg.appendChild(s('text',{x:+x(start)+4,y:y+12,fill:'#cf222e'},'no answer: stalled here'));
+  }else{
+   const w=Math.max(x(end)-x(start),2);
+   const r=s('rect',{class:'phase',x:x(start),y:y+2,width:w,height:12,fill:'#0969da'});
+   r.appendChild(s('title',{},name+': '+start.toFixed(3)+' \\u2192 '+end.toFixed(3)+' s ('+by+')'));svg.appendChild(r);
+   svg.appendChild(s('text',{x:+x(start)+w+4,y:y+12},Math.round((end-start)*1000)+' ms'));
+  }
+  y+=ROW;}
+ if(d.phases.length)y+=6;
+ for(const peer of new Set(d.events.map(e=>e[2]))){
+  svg.appendChild(s('text',{x:4,y:y+12},peer.slice(0,24)));
+  svg.appendChild(s('line',{x1:L,x2:W-10,y1:y+8,y2:y+8,stroke:'#d0d7de'}));
+  for(const e of d.events){if(e[2]!==peer)continue;
+   const colour=e[1]==='sent'?'#0969da':e[1]==='received'?'#1a7f37':'#57606a';
+   const c=s('circle',{class:'tick',cx:x(e[0]),cy:y+8,r:4,fill:colour});
+   c.appendChild(s('title',{},e[0].toFixed(3)+' s '+e[1]+' '+e[3]));svg.appendChild(c);}
+  y+=ROW;}
+ for(let i=0;i<6;i++){const t=span*i/5;
+  axis.appendChild(s('line',{x1:x(t),x2:x(t),y1:4,y2:y,stroke:'#eaeef2'}));
+  axis.appendChild(s('text',{x:x(t),y:y+12,'text-anchor':'middle'},t.toFixed(2)+' s'));}
+ svg.setAttribute('height',y+18);svg.setAttribute('viewBox','0 0 '+W+' '+(y+18));return svg;}
+function events(d){
+ const box=el('details',{class:'events-box'});box.appendChild(el('summary',{},'Events on the wire'));
+ const table=el('table',{class:'events'});const head=el('tr');
+ for(const h of ['t (s)','peer','event','payload'])head.appendChild(el('th',{},h));
+ table.appendChild(el('thead')).appendChild(head);const body=table.appendChild(el('tbody'));
+ for(const e of d.events){const tr=body.appendChild(el('tr',{class:e[1]}));
+  tr.appendChild(el('td',{class:'num'},e[0].toFixed(3)));tr.appendChild(el('td',{},e[2]));
+  tr.appendChild(el('td',{},arrow(e[1])+e[3]));tr.appendChild(el('td',{},e[4]));}
+ box.appendChild(table);return box;}
+function draw(detail){const box=detail.querySelector('div.timeline');
+ if(!box||box.childElementCount)return;const d=data[box.dataset.timeline];if(!d)return;
+ box.appendChild(waterfall(d));box.appendChild(events(d));}
 function apply(){const q=(search.value||'').trim().toLowerCase();let n=0;
  for(const g of rows){const ok=!off.verdict.has(g.dataset.verdict)&&!off.section.has(g.dataset.section)
   &&(!q||g.dataset.text.includes(q));g.hidden=!ok;if(ok)n++;}
@@ -64,11 +114,11 @@ for(const b of document.querySelectorAll('.filters button[data-kind]')){
   if(set.has(v)){set.delete(v);b.setAttribute('aria-pressed','true');}
   else{set.add(v);b.setAttribute('aria-pressed','false');}apply();});}
 search.addEventListener('input',apply);
-for(const r of document.querySelectorAll('tr.case')){
- r.addEventListener('click',()=>{const d=r.nextElementSibling;d.hidden=!d.hidden;
-  r.setAttribute('aria-expanded',String(!d.hidden));});}
+document.getElementById('cases').addEventListener('click',ev=>{
+ const r=ev.target.closest('tr.case');if(!r)return;const d=r.nextElementSibling;
+ d.hidden=!d.hidden;r.setAttribute('aria-expanded',String(!d.hidden));if(!d.hidden)draw(d);});
 const open=location.hash&&document.getElementById(location.hash.slice(1));
-if(open&&open.nextElementSibling){open.nextElementSibling.hidden=false;}
+if(open&&open.nextElementSibling){open.nextElementSibling.hidden=false;draw(open.nextElementSibling);}
 apply();
 })();
 """
@@ -203,7 +253,8 @@ def _case_rows(cases: list[dict[str, Any]], baseline: Baseline | None) -> str:
                 was = "" if before.verdict_before == case["verdict"] else f"was {_verdict(before.verdict_before)} "
                 change = f"<td>{was}{_change(float(case['duration']), before.duration_before)}</td>"
         groups.append(
-            f'<tbody class=case-group data-verdict="{_e(case["verdict"])}" data-section="{_e(section_of(case["id"]))}" '
+            f'<tbody class=case-group data-id="{_e(case["id"])}" data-verdict="{_e(case["verdict"])}" '
+            f'data-section="{_e(section_of(case["id"]))}" '
             f'data-text="{_e(text)}"><tr class=case id="{_anchor(case)}" aria-expanded=false>'
             f"<td><b>{_e(case['id'])}</b><br><span class=muted>{_e(test)}</span></td><td>{_e(case['level'])}</td>"
             f"<td>{_e(case.get('requirement', ''))}</td><td>{_verdict(case['verdict'])}</td>"
@@ -232,10 +283,8 @@ def _detail(case: dict[str, Any], baseline: Baseline | None) -> str:
         parts.append(f"<p>Timings:</p><ul>{''.join(cells)}</ul>")
     if case.get("steps"):
         parts.append(_steps(case["steps"], case.get("replay")))
-    timeline = case.get("timeline") or []
-    if timeline:
-        parts.append(waterfall(timeline))
-        parts.append(_events(timeline))
+    if case.get("timeline"):  # drawn by the page's script when the case is opened (see timeline_data)
+        parts.append(f'<div class=timeline data-timeline="{_anchor(case)}"></div>')
     elif case["verdict"] not in ("SKIPPED",):
         parts.append("<p class=muted>No protocol events were recorded for this case.</p>")
     return "".join(parts)
@@ -255,87 +304,24 @@ def _steps(steps: list[dict[str, Any]], replay: str | None) -> str:
     return f"<p>Steps (shrunk):</p><ol class=steps>{''.join(items)}</ol>{line}"
 
 
-def waterfall(timeline: list[dict[str, Any]]) -> str:
-    """The handshake's phases as bars, and every event as a tick on its peer's row (SVG)."""
-    found = phases(timeline)
-    peers = list(dict.fromkeys(str(e.get("peer", "?")) for e in timeline))
-    span = max([float(e.get("t", 0)) for e in timeline] + [p.end or 0 for p in found] + [0.05]) * 1.05
-    plot = SVG_WIDTH - LABEL_WIDTH - 10
-
-    def x(t: float) -> float:
-        return LABEL_WIDTH + plot * t / span
-
-    rows: list[str] = []
-    y = 18
-    for phase in found:
-        rows.append(_phase_bar(phase, y, x, span))
-        y += ROW
-    if found:
-        y += 6
-    for peer in peers:
-        rows.append(f'<text x=4 y="{y + 12}">{_e(peer[:24])}</text>')
-        rows.append(f'<line x1="{LABEL_WIDTH}" x2="{SVG_WIDTH - 10}" y1="{y + 8}" y2="{y + 8}" stroke="#d0d7de"/>')
-        for entry in timeline:
-            if str(entry.get("peer", "?")) != peer:
-                continue
-            direction = str(entry.get("dir"))
-            colour = {"sent": "#0969da", "received": "#1a7f37"}.get(direction, "#57606a")
-            t = float(entry.get("t", 0))
-            rows.append(
-                f'<circle class=tick cx="{x(t):.1f}" cy="{y + 8}" r=4 fill="{colour}">'
-                f"<title>{t:.3f} s {_e(direction)} {_e(entry.get('event'))}</title></circle>"
-            )
-        y += ROW
-    axis = []
-    for i in range(6):
-        t = span * i / 5
-        axis.append(
-            f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1=4 y2="{y}" stroke="#eaeef2"/>'
-            f'<text x="{x(t):.1f}" y="{y + 12}" text-anchor=middle>{t:.2f} s</text>'
-        )
-    return (
-        f'<svg class=waterfall role=img aria-label="timeline of the case" width="{SVG_WIDTH}" height="{y + 18}" '
-        f'viewBox="0 0 {SVG_WIDTH} {y + 18}" xmlns="http://www.w3.org/2000/svg">{"".join(axis)}{"".join(rows)}</svg>'
-    )
-
-
-def _phase_bar(phase: Phase, y: int, x: Any, span: float) -> str:
-    start = x(phase.start)
-    label = f'<text x=4 y="{y + 12}">{_e(phase.name)}</text>'
-    if phase.end is None:
-        width = max(x(span) - start, 2)
-        return (
-            f'{label}<rect class="phase open" x="{start:.1f}" y="{y + 2}" width="{width:.1f}" height=12 '
-            f'fill="#cf222e" opacity=.35><title>{_e(phase.name)}: started at {phase.start:.3f} s, '
-            f"never ended</title></rect>"
-            f'<text x="{start + 4:.1f}" y="{y + 12}" fill="#cf222e">no answer: stalled here</text>'
-        )
-    width = max(x(phase.end) - start, 2)
-    seconds = phase.end - phase.start
-    return (
-        f'{label}<rect class=phase x="{start:.1f}" y="{y + 2}" width="{width:.1f}" height=12 fill="#0969da">'
-        f"<title>{_e(phase.name)}: {phase.start:.3f} → {phase.end:.3f} s ({_e(phase.ended_by)})</title></rect>"
-        f'<text x="{start + width + 4:.1f}" y="{y + 12}">{seconds * 1000:.0f} ms</text>'
-    )
-
-
-def _events(timeline: list[dict[str, Any]]) -> str:
-    rows = []
+def timeline_data(timeline: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the page's script draws for one case: its phases (``[name, start, end or null,
+    ended by]``) and events (``[t, direction, peer, event, payload text]``)."""
+    events = []
     for entry in timeline:
-        direction = str(entry.get("dir"))
-        arrow = {"sent": "→", "received": "←"}.get(direction, "·")
         payload = json.dumps(entry.get("payload"), ensure_ascii=False)
         if len(payload) > PAYLOAD_LIMIT:
             payload = payload[: PAYLOAD_LIMIT - 1] + "…"
-        rows.append(
-            f'<tr class="{_e(direction)}"><td class=num>{float(entry.get("t", 0)):.3f}</td>'
-            f"<td>{_e(entry.get('peer'))}</td>"
-            f"<td>{arrow} {_e(entry.get('event'))}</td><td>{_e(payload)}</td></tr>"
+        events.append(
+            [float(entry.get("t", 0)), str(entry.get("dir")), str(entry.get("peer")), str(entry.get("event")), payload]
         )
-    return (
-        "<details class=events-box><summary>Events on the wire</summary><table class=events><thead><tr><th>t (s)</th>"
-        f"<th>peer</th><th>event</th><th>payload</th></tr></thead><tbody>{''.join(rows)}</tbody></table></details>"
-    )
+    phases_found = [[p.name, p.start, p.end, p.ended_by] for p in phases(timeline)]
+    return {"phases": phases_found, "events": events}
+
+
+def _json_for_script(value: object) -> str:
+    """JSON that cannot end its <script> element early (every "<" escaped)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
 def _latency(cases: list[dict[str, Any]], baseline: Baseline | None) -> str:
@@ -383,7 +369,9 @@ def report_html(data: dict[str, Any], baseline: Baseline | None = None) -> str:
         + _case_rows(cases, baseline)
         + _latency(cases, baseline)
     )
-    return _page("Estuary conformance", body, script=SCRIPT)
+    timelines = {_anchor(case): timeline_data(case["timeline"]) for case in cases if case.get("timeline")}
+    embedded = f"<script type=application/json id=timelines>{_json_for_script(timelines)}</script>"
+    return _page("Estuary conformance", body + embedded, script=SCRIPT)
 
 
 def _verdict_changes(cases: list[dict[str, Any]], baseline: Baseline | None) -> str:
@@ -426,7 +414,7 @@ def matrix_html(matrix: dict[str, Any]) -> str:
             short = why if len(why) <= 160 else why[:159] + "…"
             cells.append(f'<td class=cell title="{_e(why)}">{_verdict(cell["verdict"])}{_e(short)}</td>')
         rows.append(
-            f"<tr data-section='{_e(section_of(row['id']))}'><td><b>{_e(row['id'])}</b><br>"
+            f"<tr data-id='{_e(row['id'])}' data-section='{_e(section_of(row['id']))}'><td><b>{_e(row['id'])}</b><br>"
             f"<span class=muted>{_e(row['test'])}</span></td><td>{_e(row['level'])}</td>{''.join(cells)}</tr>"
         )
     body = (

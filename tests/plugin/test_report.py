@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -150,11 +151,18 @@ def test_no_secret_reaches_the_report_files(pytester: pytest.Pytester, monkeypat
     monkeypatch.setenv("ESTUARY_API_KEY", SECRET)
     summary = pytester.path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    _, report, markdown = _run(pytester)
-    everything = json.dumps(report) + markdown + summary.read_text()
+    _, report, markdown = _run(pytester, "--estuary-report-html", "out/report.html")
+    page = (pytester.path / "out" / "report.html").read_text()
+    everything = json.dumps(report) + markdown + summary.read_text() + page
     assert "Estuary conformance" in summary.read_text()
     assert SECRET not in everything
     assert SECRET[:4] + "…" in json.dumps(report, ensure_ascii=False)  # the failure text, scrubbed
+    assert SECRET[:4] + "…" in page
+    # the page is one self-contained file: nothing is fetched (the SVG namespace is a name, not a request)
+    assert '<span class="gate fail" id=gate>Gate: FAIL</span>' in page
+    assert all(f'data-id="{case["id"]}"' in page for case in report["cases"])
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "<script src" not in page and "<link rel=stylesheet" not in page
 
 
 def test_report_is_complete_under_xdist(pytester: pytest.Pytester) -> None:
@@ -200,3 +208,96 @@ def test_a_case_summary_keeps_what_was_expected_and_what_came() -> None:
     assert case.summary == "AssertionError: Expected: A — Actual: B"
     assert CaseResult("LK-5", "MUST", "", "t::y", "FAIL", reason="timed out\nActual: x").summary == "timed out"
     assert CaseResult("LK-5", "MUST", "", "t::z").summary == ""
+
+
+STEPS_CASE = """
+import pytest
+from pytest_estuary.report import REPLAY_PROPERTY, STEPS_PROPERTY, TIMELINE_PROPERTY
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+STEPS = [
+    {"n": 1, "action": "connect", "t": 0.01, "sent": [{"event": "authenticate"}],
+     "received": [{"event": "session_info"}]},
+    {"n": 2, "action": "livekit_join before a token", "t": 0.2, "sent": [{"event": "livekit_join"}], "received": []},
+]
+TIMELINE = [
+    {"t": 0.0, "dir": "sent", "peer": "peer1", "event": "livekit_token", "payload": None},
+    {"t": 0.1, "dir": "received", "peer": "peer1", "event": "livekit_token", "payload": {"token": JWT}},
+    {"t": 0.2, "dir": "sent", "peer": "peer1", "event": "livekit_join", "payload": {"room": "r"}},
+]
+
+@pytest.mark.estuary_case("LK-5", "MUST")
+def test_explore_finding(request):
+    \"\"\"livekit_ready comes within 5 s.\"\"\"
+    request.node.user_properties.append((STEPS_PROPERTY, STEPS))
+    request.node.user_properties.append((REPLAY_PROPERTY, "--estuary-explore-replay 'AbC'"))
+    request.node.user_properties.append((TIMELINE_PROPERTY, TIMELINE))
+    assert False, "Expected: livekit_ready\\nActual:   nothing"
+"""
+
+
+def test_explorer_steps_and_timeline_in_markdown_and_html(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_steps=STEPS_CASE)
+    pytester.runpytest_subprocess("--estuary-report-md", "r.md", "--estuary-report-html", "r.html")
+    markdown = (pytester.path / "r.md").read_text()
+    details = markdown.split("### Details", 1)[1]
+    assert "1. connect (at 0.010 s): → authenticate, ← session_info" in details
+    assert "2. livekit_join before a token (at 0.200 s): → livekit_join" in details
+    assert "Replay: `--estuary-explore-replay 'AbC'`" in details
+    assert details.index("Steps:") < details.index("</details>")
+    page = (pytester.path / "r.html").read_text()
+    assert "<ol class=steps><li>connect" in page and "--estuary-explore-replay &#x27;AbC&#x27;" in page
+    assert "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0" not in page  # the JWT in a payload, cut to a prefix
+    assert '["ready",0.2,null,null]' in page  # the join was never answered: the page draws that phase open
+
+
+def test_baseline_says_what_changed(pytester: pytest.Pytester) -> None:
+    base = {
+        "schema_version": 3,
+        "run": {"started_at": 1_700_000_000.0},
+        "cases": [
+            {"nodeid": "test_cases.py::test_lk_1_passes", "verdict": "PASS", "timings": {"token_round_trip": 0.006}},
+            {"nodeid": "test_cases.py::test_lk_5_fails", "verdict": "PASS", "duration": 0.1},
+        ],
+    }
+    (pytester.path / "base.json").write_text(json.dumps(base))
+    _, _, markdown = _run(pytester, "--estuary-report-baseline", "base.json", "--estuary-report-html", "out/r.html")
+    assert "Since the baseline (`base.json`): LK-5 PASS → FAIL." in markdown
+    page = (pytester.path / "out" / "r.html").read_text()
+    assert '<span class="up">+0.006 s (+100%)</span>' in page  # token_round_trip 0.006 → 0.012
+
+
+def test_a_bad_baseline_is_a_usage_error_naming_the_option(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_cases=CASES)
+    (pytester.path / "notes.json").write_text('{"hello": 1}')
+    for path, expected in (("missing.json", "cannot read it"), ("notes.json", "not a conformance report")):
+        # in-process: a usage error ends the run at configure time, before anything is imported
+        result = pytester.runpytest_inprocess(
+            "-o", "asyncio_default_fixture_loop_scope=function", "--estuary-report-baseline", path
+        )
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"*--estuary-report-baseline: {path}: {expected}*"])
+
+
+def test_phases_find_where_a_handshake_stalled() -> None:
+    from pytest_estuary.report.timeline import phases
+
+    def entry(t: float, direction: str, event: str, **payload: Any) -> dict[str, Any]:
+        return {"t": t, "dir": direction, "peer": "p", "event": event, "payload": payload}
+
+    timeline = [
+        entry(0.01, "received", "session_info"),
+        entry(0.02, "sent", "livekit_token"),
+        entry(0.05, "received", "livekit_token", room="r"),
+        entry(0.15, "received", "connection_state_changed", state="connected"),
+        entry(0.16, "sent", "livekit_join", room="r"),
+    ]
+    found = [(p.name, p.start, p.end) for p in phases(timeline)]
+    assert found == [
+        ("session", 0.0, 0.01),
+        ("token", 0.02, 0.05),
+        ("room connect", 0.05, 0.15),
+        ("ready", 0.16, None),  # never answered: the stall
+    ]
+    answered = [*timeline, entry(0.2, "received", "livekit_ready", room="r"), entry(0.5, "received", "bot_voice")]
+    assert [(p.name, p.end) for p in phases(answered)][-2:] == [("ready", 0.2), ("first bot audio", 0.5)]
