@@ -1,11 +1,13 @@
 # The two commands of the README: `make conformance` (the main job) and `make test`.
-# Both install what they need: a venv with the package, and the pinned livekit-server build.
+# Both install what they need: a venv with the package, and the pinned livekit-server build;
+# `make test` also the real parts its proofs drive (nginx, tinyproxy, Chromium, Node packages,
+# actionlint).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 RUN := bash scripts/isolated_run.sh
 
-.PHONY: setup livekit test conformance lint clean
+.PHONY: setup livekit tools test conformance lint clean
 
 setup: $(VENV)/.installed livekit
 
@@ -18,9 +20,15 @@ $(VENV)/.installed: pyproject.toml
 livekit:
 	@bash scripts/install_livekit_server.sh >/dev/null
 
+# Each script is quiet and a fast no-op when its part is there (apt-get update only when needed).
+tools:
+	@bash scripts/install_tls_proxy.sh
+	@bash scripts/install_browser.sh
+	@bash scripts/install_report_tools.sh
+
 # Lint and types first (seconds), then the project's own tests plus the conformance suite, strict,
 # inside a private network namespace.
-test: setup lint
+test: setup tools lint
 	$(RUN) $(PY) -m pytest --estuary-strict $(PYTEST_ARGS)
 
 # The conformance suite against the embedded fake server, with the report.
