@@ -46,10 +46,13 @@ def _target(url: str, api_key: str, mode: str) -> EstuaryTarget:
 def _explore(
     target: EstuaryTarget, livekit: LiveKitCredentials | None, *, budget: float, seed: int, first_only: bool
 ) -> Exploration:
+    """Pace runs explore as a run does; first-finding runs stop at the finding, unshrunk."""
     loop = LoopThread()
     world = World(target, Bounds.for_timeout(TIMEOUT), loop, livekit)
     try:
-        return explore(world, budget=budget, examples=None, seed=seed, database=False, first_only=first_only)
+        return explore(
+            world, budget=budget, examples=None, seed=seed, database=False, first_only=first_only, shrink=not first_only
+        )
     finally:
         world.reset()
         loop.close()

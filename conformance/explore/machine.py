@@ -59,9 +59,15 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
             super().__init__()
             world.begin()
             world.watch = lambda: any(INVARIANTS[r](world) for r in INVARIANTS if r in checked)
+            self._broken = False
 
         def teardown(self) -> None:
-            world.reset()
+            try:
+                if not self._broken:  # the checks still watching a bound may break an invariant yet
+                    world.loop.run(world.settle(), world.bounds.longest() * STEP_BOUND_FACTOR, "last checks")
+                    self._check()
+            finally:
+                world.reset()
 
         # -- helpers -------------------------------------------------------------------------
 
@@ -194,10 +200,10 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
             name = RECORDINGS[recording].name
             self._do(f"say_livekit({room}, {name})", actions.say_livekit(world, room, recording))
 
-        @precondition(lambda self: self._any(lambda p: p.authenticated and bool(p.token_rooms)))
+        @precondition(lambda self: self._any(lambda p: p.authenticated and p.fresh_token))
         @rule(slot=SLOT, form=_forms("livekit_join"))
         def livekit_join(self, slot: str, form: int) -> None:
-            s = self._pick(slot, lambda p: p.authenticated and bool(p.token_rooms))
+            s = self._pick(slot, lambda p: p.authenticated and p.fresh_token)
             shown = describe_form(FORMS["livekit_join"][form])
             self._do(f"livekit_join({s}, {shown})", actions.livekit_join(world, s, form))
 
@@ -212,16 +218,20 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
 
         @invariant()
         def protocol_holds(self) -> None:
+            self._check()
+
+        def _check(self) -> None:
             for requirement, check in INVARIANTS.items():
                 if requirement not in checked:
                     continue
                 problem = check(world)
                 if problem:
+                    self._broken = True
                     world.first_breach.setdefault(requirement, time.monotonic())
                     raise breach_type(requirement)(problem, [s.to_json() for s in world.steps])
 
     def _room_to_connect(peer: ExplorerPeer) -> bool:
-        return peer.authenticated and bool(peer.token_rooms) and peer.token_rooms[-1] not in world.rooms
+        return peer.authenticated and peer.fresh_token and peer.token_rooms[-1] not in world.rooms
 
     def _connected_rooms() -> list[str]:
         return [

@@ -64,7 +64,7 @@ class Exploration:
         return self.steps / self.seconds if self.seconds else 0.0
 
 
-def _settings(examples: int, database: bool) -> hypothesis_settings:
+def _settings(examples: int, database: bool, shrink: bool = True) -> hypothesis_settings:
     extra: dict[str, Any] = {} if database else {"database": None}
     return hypothesis_settings(
         max_examples=examples,
@@ -73,7 +73,7 @@ def _settings(examples: int, database: bool) -> hypothesis_settings:
         print_blob=True,
         report_multiple_bugs=False,
         suppress_health_check=list(HealthCheck),
-        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, *((Phase.shrink,) if shrink else ())),
         **extra,
     )
 
@@ -130,9 +130,11 @@ def explore(
     seed: int | None,
     database: bool,
     first_only: bool = False,
+    shrink: bool = True,
 ) -> Exploration:
     """Explore until ``budget`` seconds (or ``examples`` sequences) are spent, or (``first_only``,
-    pytest's ``-x``) until the first finding."""
+    pytest's ``-x``) until the first finding. ``shrink=False`` (the bench's time to a first finding)
+    reports findings unshrunk and unreplayed."""
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
     result = Exploration(seed=seed)
     rng = random.Random(seed)
@@ -147,7 +149,7 @@ def explore(
             hypothesis.seed(rng.getrandbits(64))(machine)
             before = world.sequences
             try:
-                run_state_machine_as_test(machine, settings=_settings(batch, database))
+                run_state_machine_as_test(machine, settings=_settings(batch, database, shrink))
             except Exception as exc:
                 breach = _breach_in(exc)
                 if breach is None:
@@ -157,7 +159,11 @@ def explore(
                     raise
                 first = world.first_breach.get(breach.requirement, time.monotonic())
                 result.first_finding_after[breach.requirement] = first - started
-                result.findings[breach.requirement] = _judge(world, breach, exc)
+                result.findings[breach.requirement] = (
+                    _judge(world, breach, exc)
+                    if shrink
+                    else Finding(breach.requirement, breach.message, breach.steps, None)
+                )
                 checked.discard(breach.requirement)
                 if first_only:
                     break

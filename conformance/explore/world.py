@@ -80,6 +80,12 @@ class ExplorerPeer(RawPeer):
         self.last_sent: tuple[str, bool] | None = None  # (event, a documented form?)
         self.streams: list[asyncio.Task[None]] = []
         self.token_reply: dict[str, Any] = {}
+        self.left_rooms: set[str] = set()  # rooms of tokens given before a livekit_leave
+
+    @property
+    def fresh_token(self) -> bool:
+        """A token reply since the last livekit_leave: its room may be joined (a left room is over)."""
+        return bool(self.token_rooms) and self.token_rooms[-1] not in self.left_rooms
 
     def _record(self, direction: Literal["in", "out"], name: str, args: tuple[Any, ...]) -> None:
         super()._record(direction, name, args)
@@ -140,6 +146,7 @@ class World:
     player_id: str = ""
     t0: float = 0.0
     closed_peers: list[ExplorerPeer] = field(default_factory=list)
+    pending: list[asyncio.Future[None]] = field(default_factory=list)  # checks still watching a bound
     sequences: int = 0  # across the exploration (the bench's steps per second)
     total_steps: int = 0
     first_breach: dict[str, float] = field(default_factory=dict)  # requirement → when first seen broken
@@ -179,8 +186,16 @@ class World:
     def open_peers(self) -> list[ExplorerPeer]:
         return [p for p in self.peers.values() if p.live and p.authenticated]
 
+    async def settle(self) -> None:
+        """Let the checks still watching a bound finish (each ends by its own deadline)."""
+        if self.pending:
+            await asyncio.wait(self.pending, timeout=self.bounds.longest())
+
     async def close_all(self) -> None:
         """Close every socket and room connection this sequence made (bounded, errors swallowed)."""
+        for task in self.pending:
+            task.cancel()
+        self.pending.clear()
         for peer in [*self.peers.values(), *self.closed_peers]:
             for task in peer.streams:
                 task.cancel()

@@ -15,13 +15,15 @@ EXPLORE_ONLY = ("-k", "test_explore")  # the EXPLORE cases alone: the fixed suit
 PARALLEL = 3  # explorer runs at once on 2 cores (each: suite process, fake, bot worker, LiveKit)
 
 
-def run_many(places: dict[str, Path], args: Callable[[str], Sequence[str]], **kwargs: Any) -> dict[str, SuiteRun]:
-    """``estuary-conformance ARGS(name)`` for every name, ``PARALLEL`` at a time."""
+def run_many(
+    places: dict[str, Path], args: Callable[[str], Sequence[str]], parallel: int = PARALLEL, **kwargs: Any
+) -> dict[str, SuiteRun]:
+    """``estuary-conformance ARGS(name)`` for every name, ``parallel`` at a time."""
 
     def one(name: str) -> SuiteRun:
         return run_suite(places[name], *args(name), **kwargs)
 
-    with ThreadPoolExecutor(PARALLEL) as pool:
+    with ThreadPoolExecutor(parallel) as pool:
         return dict(zip(places, pool.map(one, places), strict=True))
 
 
