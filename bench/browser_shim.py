@@ -113,16 +113,23 @@ def _suites(creds: LiveKitCredentials) -> dict[str, Any]:
     """The client cases once through each shim, one after the other (the same machine load)."""
     seconds: dict[str, float] = {}
     passed: dict[str, int] = {}
+    not_passed: dict[str, dict[str, str]] = {}
     for name, command in (("python_shim", PYTHON), ("browser_shim", BROWSER)):
         with tempfile.TemporaryDirectory() as tmp:
             option = "cmd:" + " ".join(command)
             run = run_suite(Path(tmp), "--estuary-client", option, nodes=CLIENT_CASES, env=livekit_env(creds))
         seconds[name] = round(run.seconds, 1)
         passed[name] = sum(1 for case in run.cases() if case["verdict"] == "PASS")
+        not_passed[name] = {
+            case["nodeid"].rsplit("::", 1)[-1]: f"{case['verdict']}: {(case['reason'] or '')[:300]}"
+            for case in run.cases()
+            if case["verdict"] != "PASS"
+        }
     ratio = seconds["browser_shim"] / seconds["python_shim"]
     return {
         "seconds": seconds,
         "passed": passed,
+        "not_passed": not_passed,
         "ratio": round(ratio, 2),
         "target_ratio": TARGET_RATIO,
         "met": ratio <= TARGET_RATIO,
