@@ -92,7 +92,7 @@ def one_run(
         return result
     knee = json.loads(knee_file.read_text())
     result.update(knee_sessions=knee["knee_sessions"], plot=knee["plot"], steps=[
-        {"sessions": s["sessions"], "holds": s["holds"], "why_not": s["why_not"][:3],
+        {"sessions": s["sessions"], "holds": s["holds"], "limited_by": s.get("limited_by"), "why_not": s["why_not"][:3],
          "phases": {p: [v["p50_ms"], v["p99_ms"]] for p, v in s["phases"].items()}} for s in knee["steps"]
     ])  # fmt: skip
     # CPU per step: the steps start once the preflight and Locust's start are over (~3 s in).

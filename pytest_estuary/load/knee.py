@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_estuary.load.phases import DEFAULT_TIMEOUT, PHASES, phase
+from pytest_estuary.load.phases import DEFAULT_TIMEOUT, ERROR_ID, PHASES, phase
 
 __all__ = ["Snapshot", "StepResult", "find_knee", "percentile", "plot", "step_result", "write_knee"]
 
@@ -40,8 +40,10 @@ class StepResult:
     seconds: float
     phases: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
     violations: dict[str, int] = field(default_factory=dict)  # "phase: message" → occurrences in this step
+    errors: dict[str, int] = field(default_factory=dict)  # the same for ERROR: the harness, not the server
     holds: bool = True
     why_not: list[str] = field(default_factory=list)
+    limited_by: str | None = None  # "server" or "load generator" (only ERRORs): who broke this step
 
 
 def step_result(
@@ -62,12 +64,17 @@ def step_result(
         limit = known.limit(timeout) if known is not None else None
         if known is not None and limit is not None and p99 is not None and p99 > limit * 1000:
             result.why_not.append(f"{name} p99 {p99:.0f} ms > {limit:g} s ({known.requirement})")
+    server_broke = bool(result.why_not)
     for key, count in after["errors"].items():
         new = count - before["errors"].get(key, 0)
         if new > 0:
-            result.violations[key] = new
+            harness = key.split(": ", 1)[-1].startswith(f"{ERROR_ID}:")
+            (result.errors if harness else result.violations)[key] = new
+            server_broke = server_broke or not harness
             result.why_not.append(f"{new}x {key[:160]}")
     result.holds = not result.why_not
+    if not result.holds:
+        result.limited_by = "server" if server_broke else "load generator"
     return result
 
 

@@ -35,7 +35,10 @@ def test_a_violation_in_the_step_breaks_it_and_the_knee_is_the_last_step_that_he
         step_result(16, 30.0, snapshot({10: 60}, 1), snapshot({10: 80}, 1)),  # held again: the knee stays 4
     ]
     assert [s.holds for s in steps] == [True, True, False, True]
-    assert steps[2].violations == {"livekit_ready: LK-5: timed out": 1}
+    assert steps[2].violations == {"livekit_ready: LK-5: timed out": 1} and steps[2].limited_by == "server"
+    generator = step_result(2, 30.0, snapshot({}), snapshot({10: 5}, 1, {"stt_final: ERROR: loop stalled": 1}))
+    assert generator.errors == {"stt_final: ERROR: loop stalled": 1} and generator.violations == {}
+    assert not generator.holds and generator.limited_by == "load generator"
     assert find_knee(steps) == 4
     document = write_knee(steps, tmp_path / "knee.json", "test")
     assert json.loads((tmp_path / "knee.json").read_text())["knee_sessions"] == 4 == document["knee_sessions"]
