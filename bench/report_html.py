@@ -1,6 +1,7 @@
 """Benchmark: a 1,000-case HTML report opened in headless Chromium. Prints JSON.
 
-Run: .venv/bin/python bench/report_html.py [--cases N] [--runs N]
+Run inside the namespace (Chromium then has no network at all, as in the tests):
+scripts/isolated_run.sh .venv/bin/python bench/report_html.py [--cases N] [--runs N]
 Target (issue #22): the page opens (the load event, the filters' script done) in under 2 s.
 
 The report is built from the model (``ConformanceReport``) as a run would fill it: every case

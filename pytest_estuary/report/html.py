@@ -114,11 +114,15 @@ for(const b of document.querySelectorAll('.filters button[data-kind]')){
   if(set.has(v)){set.delete(v);b.setAttribute('aria-pressed','true');}
   else{set.add(v);b.setAttribute('aria-pressed','false');}apply();});}
 search.addEventListener('input',apply);
-document.getElementById('cases').addEventListener('click',ev=>{
- const r=ev.target.closest('tr.case');if(!r)return;const d=r.nextElementSibling;
- d.hidden=!d.hidden;r.setAttribute('aria-expanded',String(!d.hidden));if(!d.hidden)draw(d);});
-const open=location.hash&&document.getElementById(location.hash.slice(1));
-if(open&&open.nextElementSibling){open.nextElementSibling.hidden=false;draw(open.nextElementSibling);}
+function toggle(r,show){const d=r.nextElementSibling;d.hidden=show===undefined?!d.hidden:!show;
+ r.setAttribute('aria-expanded',String(!d.hidden));if(!d.hidden)draw(d);}
+const cases=document.getElementById('cases');
+cases.addEventListener('click',ev=>{const r=ev.target.closest('tr.case');if(r)toggle(r);});
+cases.addEventListener('keydown',ev=>{const r=ev.target.closest('tr.case');
+ if(r&&(ev.key==='Enter'||ev.key===' ')){ev.preventDefault();toggle(r);}});
+function fromHash(){const r=location.hash&&document.getElementById(location.hash.slice(1));
+ if(r&&r.classList.contains('case')){toggle(r,true);r.scrollIntoView();}}
+window.addEventListener('hashchange',fromHash);fromHash();
 apply();
 })();
 """
@@ -255,7 +259,7 @@ def _case_rows(cases: list[dict[str, Any]], baseline: Baseline | None) -> str:
         groups.append(
             f'<tbody class=case-group data-id="{_e(case["id"])}" data-verdict="{_e(case["verdict"])}" '
             f'data-section="{_e(section_of(case["id"]))}" '
-            f'data-text="{_e(text)}"><tr class=case id="{_anchor(case)}" aria-expanded=false>'
+            f'data-text="{_e(text)}"><tr class=case id="{_anchor(case)}" tabindex=0 aria-expanded=false>'
             f"<td><b>{_e(case['id'])}</b><br><span class=muted>{_e(test)}</span></td><td>{_e(case['level'])}</td>"
             f"<td>{_e(case.get('requirement', ''))}</td><td>{_verdict(case['verdict'])}</td>"
             f"<td>{_e(case.get('blocked_by') or '')}</td><td class=num>{float(case['duration']):.2f}</td>{change}</tr>"

@@ -21,8 +21,8 @@ ACTION_REF = re.compile(r"uses: OWNER/pytest-estuary@[\w.]+")
 
 
 def _run(tmp_path: Path, **inputs: str) -> ActionRun:
-    # package "": the action uses the pytest-estuary of this venv (the namespace has no package index)
-    given = {"package": "", "python": sys.executable} | inputs
+    # "installed": the action uses the pytest-estuary of this venv (the namespace has no package index)
+    given = {"package": "installed", "python": sys.executable} | inputs
     return run_action(ROOT, given, tmp_path, clean_environment())
 
 

@@ -156,6 +156,10 @@ def test_a_failed_case_opens_to_its_reason_and_where_the_handshake_stalled(opene
     assert "livekit_join" in events and "eyJh…" in events  # the token, abbreviated
     row.click()
     assert detail.is_hidden()
+    page.click(".problems a:has-text('LK-5')")  # "Look at these first" links open the case
+    assert detail.is_visible()
+    row.press("Enter")  # and the keyboard closes it
+    assert detail.is_hidden()
     # LIFE-1 drives the client under test: its timeline is the client's events and the fake's log
     page.click("tbody[data-id='LIFE-1'] tr.case")
     life = page.locator("tbody[data-id='LIFE-1'] tr.detail")
