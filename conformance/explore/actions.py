@@ -389,27 +389,22 @@ async def livekit_leave(world: World, slot: str, form: int) -> None:
         pass
     if (peer.disconnected.is_set() and not peer.closing) or (last and world.watch()):
         return
-    what = f"rooms {rooms} deleted after livekit_leave, and still gone {world.bounds.leave:.1f} s after it"
+    what = f"rooms {rooms} deleted within {world.bounds.leave:.1f} s of livekit_leave"
     if last:
         world.expect("LK-9", slot, what, f"still live {world.bounds.leave:.1f} s after livekit_leave: {last}")
         return
-    # Gone now is not deleted: a bot still joining can bring a room back. The rest of the bound is
-    # watched while the next steps run; the sequence's end waits for what is left of it.
-    world.pending.append(asyncio.ensure_future(_stays_gone(world, slot, what, remaining, deadline)))
+    # Gone now is not yet deleted: a bot still joining can bring the room back before the server
+    # removes it for good. What counts is the bound's end: one more look then, while the next steps
+    # run (the sequence's end waits for it).
+    world.pending.append(asyncio.ensure_future(_gone_at_deadline(world, slot, what, remaining, deadline)))
 
 
-async def _stays_gone(
+async def _gone_at_deadline(
     world: World, slot: str, what: str, remaining: Callable[[], Awaitable[list[str]]], deadline: float
 ) -> None:
-    loop = asyncio.get_running_loop()
-    while loop.time() < deadline:
-        back = await remaining()
-        if back:
-            seconds = world.bounds.leave - (deadline - loop.time())
-            world.expect("LK-9", slot, what, f"{back} live again {seconds:.1f} s after livekit_leave")
-            return
-        await asyncio.sleep(min(LEAVE_POLL, max(0.0, deadline - loop.time())))
-    world.expect("LK-9", slot, what, None)
+    await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
+    back = await remaining()
+    world.expect("LK-9", slot, what, f"{back} live {world.bounds.leave:.1f} s after livekit_leave" if back else None)
 
 
 async def _listed_rooms(world: World, rooms: list[str]) -> list[str]:

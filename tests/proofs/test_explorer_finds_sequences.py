@@ -1,8 +1,10 @@
 """Issue 18's proof that the explorer finds defects only a sequence shows, without being written
 for them: each of seqfake's sequence-only misbehaviours is found within the default budget
-(60 s) in at least 4 of 5 seeds, blamed on the requirement it breaks, and shrunk to the shortest
-sequence that shows it. The explorer's rules and checks come from protocol.md; these settings were
-written by another engineer and the explorer was not tuned to them.
+(60 s) in at least 4 of 5 seeds, blamed on the requirement it breaks, and shrunk to no more steps
+than the shortest sequence its documentation describes (the explorer may find a shorter one: with
+join_twice_two_bots a leave right after a token already keeps the room). The explorer's rules and
+checks come from protocol.md; these settings were written by another engineer and the explorer was
+not tuned to them.
 
 Embedded mode (``--estuary-fake-misbehave``): the explorer then knows the LiveKit server's keys and
 sees rooms through RoomService. ``-x`` ends a run at its first finding.
@@ -21,8 +23,8 @@ from pytest_estuary.livekit_server import LiveKitCredentials
 
 SEEDS = (1, 2, 3, 4, 5)
 NEEDED = 4  # of the 5 seeds
-# setting → (the requirement it breaks, the steps of the shortest sequence that shows it). Every
-# step sends a text probe afterwards on each open socket, so "a reply" needs no step of its own.
+# setting → (the requirement it breaks, the steps of the shortest sequence its README text describes).
+# Every step sends a text probe afterwards on each open socket, so "a reply" needs no step of its own.
 SEQUENCES: dict[str, tuple[str, int]] = {
     # open_socket, livekit_token, livekit_leave
     "leave_mid_handshake_keeps_room": ("LK-9", 3),
@@ -63,8 +65,8 @@ def test_found_shrunk_and_blamed_in_most_seeds(runs: dict[str, SuiteRun], settin
             if case
             else (None, run.code, run.output[-800:])
         )
-    good = [s for s, got in seen.items() if got[:2] == (requirement, shortest) and got[3]]
-    assert len(good) >= NEEDED, f"{setting}: wanted {requirement} in {shortest} steps with a replay line: {seen}"
+    good = [s for s, got in seen.items() if got[0] == requirement and got[1] <= shortest and got[3]]
+    assert len(good) >= NEEDED, f"{setting}: wanted {requirement} in ≤ {shortest} steps with a replay line: {seen}"
     for got in seen.values():  # whatever a seed found is this setting's requirement, never another
         assert got[0] in (requirement, None), f"{setting}: {seen}"
 
