@@ -101,8 +101,9 @@ def plot(steps: list[StepResult], path: Path, title: str) -> None:
         color = plt.get_cmap("tab20")(index % 20)
         rows = [(s.sessions, s.phases[name]) for s in steps if s.phases.get(name, {}).get("p99_ms") is not None]
         xs = [sessions for sessions, _ in rows]
-        p99 = [float(row["p99_ms"] or 0) for _, row in rows]
-        p50 = [float(row["p50_ms"] or 0) for _, row in rows]
+        # a log axis has no 0: a phase that took under 1 ms is drawn at 1 ms
+        p99 = [max(1.0, float(row["p99_ms"] or 0)) for _, row in rows]
+        p50 = [max(1.0, float(row["p50_ms"] or 0)) for _, row in rows]
         axes.plot(xs, p99, "-o", color=color, label=f"{name} p99")
         axes.plot(xs, p50, "--", color=color, alpha=0.6)
     bound = phase("livekit_ready").bound * 1000
@@ -123,5 +124,6 @@ def write_knee(steps: list[StepResult], path: Path, title: str) -> dict[str, Any
                 "bounds": {n: {"requirement": p.requirement, "seconds": p.bound} for n, p in PHASES.items()},
                 "plot": str(path.with_suffix(".png"))}  # fmt: skip
     path.write_text(json.dumps(document, indent=2))
-    plot(steps, path.with_suffix(".png"), title)
+    knee = document["knee_sessions"]
+    plot(steps, path.with_suffix(".png"), f"{title}: knee {knee if knee is not None else 'below the first step'}")
     return document
