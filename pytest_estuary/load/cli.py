@@ -19,7 +19,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from pytest_estuary.load.gate import Bound, evaluate, parse_bound, read_failures, read_stats
+from pytest_estuary.load.gate import Bound, evaluate, parse_bound, read_final
 from pytest_estuary.load.mix import USER_CLASSES, parse_mix
 from pytest_estuary.load.summary import markdown, write_summary
 from pytest_estuary.preflight import run_preflight
@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"estuary-load: preflight: {preflight.summary}", file=sys.stderr)
     env = dict(
         os.environ,
+        ESTUARY_LOAD_FINAL=str(out.resolve() / "final_stats.json"),
         ESTUARY_URL=args.estuary_url,
         ESTUARY_LOAD_MIX=mix,
         ESTUARY_CHARACTER_ID=args.estuary_character_id,
@@ -209,19 +210,21 @@ def main(argv: list[str] | None = None) -> int:
     locust = subprocess.run(locust_command(args, mix, steps, out), env=env)
     if args.worker:
         return 0 if locust.returncode in (0, 1) else EXIT_LOCUST
-    stats_file = out / "locust_stats.csv"
-    if locust.returncode not in (0, 1) or not stats_file.exists():
-        print(f"estuary-load: Locust failed (exit status {locust.returncode}); no stats in {out}", file=sys.stderr)
+    final = out / "final_stats.json"
+    if locust.returncode not in (0, 1) or not final.exists():
+        print(
+            f"estuary-load: Locust failed (exit status {locust.returncode}); no final stats in {out}", file=sys.stderr
+        )
         return EXIT_LOCUST
-    stats = read_stats(stats_file)
-    gate = evaluate(stats, read_failures(out / "locust_failures.csv"), bounds)
+    stats, failures = read_final(final)
+    gate = evaluate(stats, failures, bounds)
     (out / "gate.json").write_text(json.dumps({**gate.as_dict(), "preflight": preflight.as_dict()}, indent=2))
     text = markdown(stats, gate, f"Estuary load: {shown}", preflight.summary)
     write_summary(text, out / "summary.md")
     print(text)
     print(
         f"estuary-load: gate {'passed' if gate.ok else 'FAILED'}; files in {out}/ (report.html, locust_*.csv, "
-        "summary.md, gate.json)",
+        "summary.md, gate.json, final_stats.json)",
         file=sys.stderr,
     )
     return 0 if gate.ok else 1

@@ -1,4 +1,4 @@
-"""The gate of a load run, from Locust's CSV files: violations by requirement ID and percentile bounds.
+"""The gate of a load run, from its final stats: violations by requirement ID and percentile bounds.
 
 ``--max p99:livekit_ready=5s`` bounds one percentile of one phase. The gate fails on any failure
 (a requirement violated, or ``ERROR``: the harness or network broke), on a bound exceeded or with
@@ -7,7 +7,7 @@ no sample to check it against, and on a run that completed no session.
 
 from __future__ import annotations
 
-import csv
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +15,11 @@ from typing import Any
 
 from pytest_estuary.load.phases import PHASES
 
-__all__ = ["PERCENTILES", "Bound", "GateResult", "PhaseStats", "evaluate", "parse_bound", "read_failures", "read_stats"]
+__all__ = ["PERCENTILES", "Bound", "GateResult", "PhaseStats", "evaluate", "parse_bound", "read_final"]
 
-# what Locust's stats CSV has a column for
-PERCENTILES = {"p50": "50%", "p66": "66%", "p75": "75%", "p80": "80%", "p90": "90%", "p95": "95%", "p98": "98%",
-               "p99": "99%", "p99.9": "99.9%", "p99.99": "99.99%", "p100": "100%"}  # fmt: skip
+# the percentiles Locust reports, as fractions
+PERCENTILES = {"p50": 0.5, "p66": 0.66, "p75": 0.75, "p80": 0.8, "p90": 0.9, "p95": 0.95, "p98": 0.98, "p99": 0.99,
+               "p99.9": 0.999, "p99.99": 0.9999, "p100": 1.0}  # fmt: skip
 _BOUND = re.compile(r"^(?P<pct>p[0-9.]+):(?P<phase>[a-z_]+)=(?P<value>[0-9]*\.?[0-9]+)(?P<unit>ms|s)$")
 
 
@@ -55,7 +55,7 @@ def parse_bound(text: str) -> Bound:
 
 @dataclass
 class PhaseStats:
-    """One phase's row of Locust's stats CSV (times in seconds)."""
+    """One phase's final numbers (times in seconds)."""
 
     name: str
     requests: int
@@ -63,25 +63,22 @@ class PhaseStats:
     percentiles: dict[str, float]  # "p50" → seconds
 
 
-def read_stats(path: Path) -> dict[str, PhaseStats]:
-    """The ``estuary`` rows of ``PREFIX_stats.csv``, by phase."""
-    stats: dict[str, PhaseStats] = {}
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row.get("Type") != "estuary":
-                continue
-            values = {key: float(row[column]) / 1000.0 for key, column in PERCENTILES.items()
-                      if row.get(column) not in (None, "", "N/A")}  # fmt: skip
-            stats[row["Name"]] = PhaseStats(row["Name"], int(row["Request Count"]), int(row["Failure Count"]), values)
-    return stats
+def read_final(path: Path) -> tuple[dict[str, PhaseStats], list[tuple[str, str, int]]]:
+    """The run's final stats (``final_stats.json``, written by the Locust file once every user has
+    stopped): each phase's counts and percentiles, and ``(phase, message, occurrences)`` per failure.
 
-
-def read_failures(path: Path) -> list[tuple[str, str, int]]:
-    """``(phase, message, occurrences)`` from ``PREFIX_failures.csv``."""
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        return [(row["Name"], row["Error"], int(row["Occurrences"])) for row in csv.DictReader(handle)]
+    Not Locust's CSV files: Locust rewrites those once a second and not at exit, so the requests of
+    the last second can be missing from them.
+    """
+    document = json.loads(path.read_text())
+    stats = {
+        name: PhaseStats(
+            name, int(row["requests"]), int(row["failures"]), {k: float(v) for k, v in row["percentiles"].items()}
+        )
+        for name, row in document["phases"].items()
+    }
+    failures = [(str(name), str(message), int(count)) for name, message, count in document["failures"]]
+    return stats, failures
 
 
 def requirement_of(message: str) -> str:

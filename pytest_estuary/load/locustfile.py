@@ -13,13 +13,17 @@ from the environment ``estuary-load`` sets: ``ESTUARY_URL``, ``ESTUARY_API_KEY``
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 from locust import User, between, events, task
 from locust.env import Environment
+from locust.runners import WorkerRunner
 
 from pytest_estuary.load.bridge import Engine
+from pytest_estuary.load.gate import PERCENTILES
 from pytest_estuary.load.mix import parse_mix
 
 __all__ = ["EstuaryLiveKitVoiceUser", "EstuaryTextUser", "EstuaryUser", "EstuaryWebSocketVoiceUser"]
@@ -66,4 +70,35 @@ def _stop_engine(environment: Environment, **_kwargs: Any) -> None:
     _ENGINE.close()
 
 
+_ENVIRONMENT: list[Environment] = []
+
+
+def _remember(environment: Environment, **_kwargs: Any) -> None:
+    _ENVIRONMENT.append(environment)
+
+
+def _write_final_stats(**_kwargs: Any) -> None:
+    """``ESTUARY_LOAD_FINAL``: every phase's counts, percentiles and failures once all users stopped
+    (Locust's CSV files are rewritten once a second and not at exit); the master's or local runner's."""
+    path = os.environ.get("ESTUARY_LOAD_FINAL")
+    runner = _ENVIRONMENT[-1].runner if _ENVIRONMENT else None
+    if not path or runner is None or isinstance(runner, WorkerRunner):
+        return
+    phases = {
+        name: {
+            "requests": entry.num_requests,
+            "failures": entry.num_failures,
+            "percentiles": {
+                key: entry.get_response_time_percentile(fraction) / 1000.0 for key, fraction in PERCENTILES.items()
+            },
+        }
+        for (name, method), entry in runner.stats.entries.items()
+        if method == "estuary"
+    }
+    failures = [[error.name, error.error, error.occurrences] for error in runner.stats.errors.values()]
+    Path(path).write_text(json.dumps({"phases": phases, "failures": failures}, indent=1))
+
+
+events.init.add_listener(_remember)  # type: ignore[no-untyped-call]
 events.quitting.add_listener(_stop_engine)  # type: ignore[no-untyped-call]
+events.quit.add_listener(_write_final_stats)  # type: ignore[no-untyped-call]

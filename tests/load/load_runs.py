@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -10,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pytest_estuary.load.gate import PhaseStats, read_final
 
 __all__ = ["LoadRun", "estuary_load", "start_estuary_load"]
 
@@ -23,13 +24,12 @@ class LoadRun:
     stdout: str
     stderr: str
 
-    def stats(self) -> dict[str, dict[str, str]]:
-        with (self.out / "locust_stats.csv").open(newline="") as handle:
-            return {row["Name"]: row for row in csv.DictReader(handle) if row["Type"] == "estuary"}
+    def stats(self) -> dict[str, PhaseStats]:
+        return read_final(self.out / "final_stats.json")[0]
 
-    def failures(self) -> list[dict[str, str]]:
-        with (self.out / "locust_failures.csv").open(newline="") as handle:
-            return list(csv.DictReader(handle))
+    def failures(self) -> list[tuple[str, str, int]]:
+        """(phase, message, occurrences)."""
+        return read_final(self.out / "final_stats.json")[1]
 
     def gate(self) -> dict[str, Any]:
         document: dict[str, Any] = json.loads((self.out / "gate.json").read_text())

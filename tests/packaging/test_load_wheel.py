@@ -19,6 +19,6 @@ def test_estuary_load_runs_from_the_wheel(installed: Venv, project: Path, standa
     result = installed.run(command, project, timeout=150, env=installed.env(ESTUARY_API_KEY=server["api_key"]))
     assert result.code == 0, result.output[-4000:]
     assert "**Gate: PASSED**" in result.output and "| text_reply | TEXT-1 (10 s) |" in result.output
-    assert {"locust_stats.csv", "report.html", "summary.md", "gate.json"} <= {
+    assert {"locust_stats.csv", "report.html", "summary.md", "gate.json", "final_stats.json"} <= {
         p.name for p in (project / "load").iterdir()
     }
