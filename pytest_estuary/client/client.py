@@ -90,6 +90,9 @@ class EstuaryClient(TypedEvents, Generic[A]):
         voice_start_timeout: float = 10.0,
         max_reconnect_attempts: int = 5,
         leave_timeout: float = 5.0,
+        ca_file: str | Path | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        socketio_path: str = "/socket.io/",
         audio_input: None = None,
     ) -> None: ...
 

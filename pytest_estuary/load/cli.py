@@ -24,6 +24,7 @@ from pytest_estuary.load.mix import USER_CLASSES, parse_mix
 from pytest_estuary.load.summary import markdown, write_summary
 from pytest_estuary.preflight import run_preflight
 from pytest_estuary.settings import redact_url
+from pytest_estuary.tls import CaFileError, check_ca_file
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_LOCUST", "EXIT_UNTESTABLE", "build_parser", "main"]
 
@@ -52,8 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="player id prefix; each session adds its own suffix",
     )
     add("--estuary-timeout", default="10", help="seconds for a step the protocol does not bound (default 10)")
-    # --estuary-ca-file: the TLS branch adds it here, passes it to the preflight and to the engine's
-    # clients (ESTUARY_CA_FILE in the environment the Locust child inherits).
+    add(
+        "--estuary-ca-file",
+        default=os.environ.get("ESTUARY_CA_FILE"),
+        help="PEM bundle trusted besides the system store, for Socket.IO and LiveKit (default $ESTUARY_CA_FILE)",
+    )
+    add(
+        "--estuary-socketio-path",
+        default=os.environ.get("ESTUARY_SOCKETIO_PATH") or "/socket.io/",
+        help="where the server mounts Socket.IO, e.g. /estuary/socket.io/ behind a gateway (default /socket.io/)",
+    )
     add("--users", "-u", default="10", help="concurrent sessions (Locust users; default 10)")
     add("--spawn-rate", "-r", default="2", help="users started per second (default 2)")
     add("--run-time", "-t", default="60s", help="how long to run, e.g. 90s, 5m, 1h30m (default 60s)")
@@ -117,6 +126,15 @@ def check(args: argparse.Namespace) -> tuple[list[Bound], str, list[int]]:
             "command line, where ps would show it)"
         )
     _positive("--estuary-timeout", args.estuary_timeout, float)
+    if args.estuary_ca_file:
+        try:
+            check_ca_file(args.estuary_ca_file, "--estuary-ca-file (or ESTUARY_CA_FILE)")
+        except CaFileError as exc:
+            raise BadInput(str(exc)) from None
+    if not args.estuary_socketio_path.startswith("/") or "//" in args.estuary_socketio_path:
+        raise BadInput(
+            f"--estuary-socketio-path: expected a path such as /estuary/socket.io/, got {args.estuary_socketio_path!r}"
+        )
     _positive("--users", args.users, int)
     _positive("--spawn-rate", args.spawn_rate, float)
     _duration("--run-time", args.run_time)
@@ -179,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         args.estuary_character_id,
         f"{args.estuary_player_id}-{uuid.uuid4().hex[:4]}",
         float(args.estuary_timeout),
+        ca_file=args.estuary_ca_file,
+        socketio_path=args.estuary_socketio_path,
     )
     if not preflight.ok:
         print(f"estuary-load: the target cannot be tested: {preflight.diagnosis}", file=sys.stderr)
@@ -198,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         ESTUARY_CHARACTER_ID=args.estuary_character_id,
         ESTUARY_PLAYER_ID=args.estuary_player_id,
         ESTUARY_TIMEOUT=args.estuary_timeout,
+        ESTUARY_SOCKETIO_PATH=args.estuary_socketio_path,
     )
+    if args.estuary_ca_file:  # the engine's clients trust it, for Socket.IO and LiveKit alike
+        env["ESTUARY_CA_FILE"] = str(Path(args.estuary_ca_file).resolve())
     if args.recordings:
         env["ESTUARY_LOAD_RECORDINGS"] = str(Path(args.recordings).resolve())
     if steps:

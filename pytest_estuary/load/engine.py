@@ -13,8 +13,8 @@ Protocol (JSON lines). The engine writes ``{"ready": true}`` once, then for each
 ``{"id": N, "phase": NAME, "seconds": S, "failure": null | "LK-5: …"}`` per phase, then
 ``{"id": N, "done": true}``. EOF on stdin: the sessions running finish (bounded), then it exits.
 Settings come from the environment (``ESTUARY_URL``, ``ESTUARY_API_KEY``, ``ESTUARY_CHARACTER_ID``,
-``ESTUARY_PLAYER_ID``, ``ESTUARY_TIMEOUT``, ``ESTUARY_LOAD_RECORDINGS``), so the key is never on a
-command line.
+``ESTUARY_PLAYER_ID``, ``ESTUARY_TIMEOUT``, ``ESTUARY_CA_FILE``, ``ESTUARY_SOCKETIO_PATH``,
+``ESTUARY_LOAD_RECORDINGS``), so the key is never on a command line.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ def settings_from_environment(env: dict[str, str] | None = None) -> SessionSetti
         character_id=env.get("ESTUARY_CHARACTER_ID") or "pytest-character",
         player_prefix=env.get("ESTUARY_PLAYER_ID") or "load",
         timeout=float(env.get("ESTUARY_TIMEOUT") or 10.0),
+        ca_file=env.get("ESTUARY_CA_FILE") or None,
+        socketio_path=env.get("ESTUARY_SOCKETIO_PATH") or "/socket.io/",
         recordings=tuple(load_recordings(Path(recordings) if recordings else None)),
     )
 

@@ -43,6 +43,8 @@ class SessionSettings:
     character_id: str = "pytest-character"
     player_prefix: str = "load"
     timeout: float = 10.0
+    ca_file: str | None = None  # trusted besides the system store (staging behind a private CA)
+    socketio_path: str = "/socket.io/"
     recordings: tuple[Recording, ...] = ()
 
 
@@ -87,6 +89,8 @@ class _Session:
             voice_start_timeout=phase("voice_started").bound,
             leave_timeout=phase("stop").bound,
             reconnect=False,
+            ca_file=settings.ca_file,
+            socketio_path=settings.socketio_path,
         )
 
     def ok(self, name: str, seconds: float) -> None:

@@ -6,6 +6,8 @@ subprocesses. Each TLS failure is made for real and ends the run with one ERROR 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +17,10 @@ from urllib.parse import urlsplit
 import pytest
 from live_runs import SuiteRun, run_suite
 from standalone_fakes import StandaloneFakes
-from tls_proxy import Certificates, Nginx, SilentListener, TinyProxy
+from tls_proxy import Certificates, Nginx, SilentListener, TinyProxy, free_port
 
 from pytest_estuary.livekit_server import LiveKitCredentials
+from pytest_estuary.load.gate import read_final
 
 FAIL_FAST_BOUND = 15.0  # design.md: one ERROR with its diagnosis in ≤ 15 s
 MOUNT = "/estuary/socket.io/"
@@ -56,14 +59,16 @@ def staging(livekit_server: LiveKitCredentials, tmp_path_factory: pytest.TempPat
     try:
         # The fake's own LiveKit connections (bots, room service) go through nginx as well: its
         # process trusts the staging CA; the suite runs get it only from --estuary-ca-file.
+        # nginx is up before the fake: the fake's standby bot joins its room through nginx at once.
+        fake_port = free_port()
+        nginx.start(fake_port)
         saved = os.environ.get("SSL_CERT_FILE")
         os.environ["SSL_CERT_FILE"] = str(certificates.ca)
         try:
-            fake = fakes.start()
+            fake = fakes.start(None, None, "--port", str(fake_port))
         finally:
             os.environ.pop("SSL_CERT_FILE") if saved is None else os.environ.__setitem__("SSL_CERT_FILE", saved)
         plain = plain_fakes.start()
-        nginx.start(urlsplit(fake["url"]).port or 0)
         yield Staging(certificates, nginx, fake, plain, silent, base)
     finally:
         nginx.stop()
@@ -206,3 +211,33 @@ def test_a_refusing_proxy_is_a_preflight_diagnosis_naming_it(staging: Staging, t
     finally:
         proxy.stop()
     _one_error(run, tmp_path, f"the proxy {proxy.url} (from HTTPS_PROXY) refused CONNECT localhost:")
+
+
+def _estuary_load(staging: Staging, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``estuary-load`` as a user runs it (its module, in a child), the key from the environment."""
+    command = [sys.executable, "-m", "pytest_estuary.load.cli", "--out", str(out), *args]
+    env = {**os.environ, **staging.env}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=150)
+
+
+def test_estuary_load_through_nginx_with_the_ca_file_and_mount_path(staging: Staging, tmp_path: Path) -> None:
+    """The load users reach a staging-shaped target: TLS from a private CA, Socket.IO at a mount
+    path, LiveKit over wss; without the CA file the preflight names the problem before any user."""
+    url = staging.nginx.url("tls")
+    refused = _estuary_load(staging, tmp_path / "refused", "--estuary-url", url, "--estuary-socketio-path", MOUNT)
+    assert refused.returncode == 3, refused.stderr[-2000:]
+    assert "--estuary-ca-file" in refused.stderr and not (tmp_path / "refused" / "final_stats.json").exists()
+    run = _estuary_load(
+        staging, tmp_path / "load", "--estuary-url", url, "--estuary-socketio-path", MOUNT,
+        "--estuary-ca-file", str(staging.certificates.ca), "--users", "2", "--spawn-rate", "2",
+        "--run-time", "10s", "--transport-mix", "text=1,livekit=1",
+    )  # fmt: skip
+    assert run.returncode in (0, 1), run.stderr[-3000:]
+    stats, failures = read_final(tmp_path / "load" / "final_stats.json")
+    for phase in ("connect", "text_reply", "livekit_token", "room_connect", "livekit_ready"):
+        assert stats[phase].requests > stats[phase].failures, (phase, stats.get(phase), failures)
+    # The transport is what this proves; the speech phase through nginx missed its transcript in 1 of
+    # 3 runs (the media is UDP either way, not proxied): only stt_final may fail here.
+    assert all(name == "stt_final" for name, _, _ in failures), failures
+    access = (staging.nginx.prefix / "access.log").read_text()
+    assert f"GET {MOUNT}?" in access and "GET /rtc" in access
