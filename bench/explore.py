@@ -71,6 +71,7 @@ def _pace(result: Exploration) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=30.0, help="exploring time of each pace measurement")
+    parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds per misbehaviour (default 5)")
     args = parser.parse_args()
     livekit = LiveKitServer()
     creds = livekit.start()
@@ -86,7 +87,7 @@ def main() -> None:
         first: dict[str, Any] = {}
         for setting in SEQUENCE_SETTINGS:
             times, blamed = [], []
-            for seed in SEEDS:
+            for seed in SEEDS[: args.seeds]:
                 fake.reset()
                 settings: dict[str, Any] = {setting: True}
                 fake.misbehave(**settings)

@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from conformance.explore import actions
 from conformance.explore.actions import FORMS, MALFORMED, RECORDINGS, UNKNOWN_FORMS, describe_form
@@ -48,6 +48,8 @@ def _forms(event: str) -> st.SearchStrategy[int]:
 
 
 SLOT = st.sampled_from(SLOTS)
+# The kinds of client action (sockets are always on): a sequence draws which of them it uses.
+GROUPS = ("text", "interrupts", "malformed", "websocket", "livekit", "room")
 RECORDING = st.integers(0, max(0, len(RECORDINGS) - 1))
 
 
@@ -60,6 +62,16 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
             world.begin()
             world.watch = lambda: any(INVARIANTS[r](world) for r in INVARIANTS if r in checked)
             self._broken = False
+            self._groups = frozenset(GROUPS)
+
+        @initialize(groups=st.sets(st.sampled_from(GROUPS), min_size=1))
+        def choose_groups(self, groups: set[str]) -> None:
+            """Swarm testing: each sequence uses some kinds of action only, so that long runs of one
+            kind (a handshake, voice on and off) come up far more often than among all of them."""
+            self._groups = frozenset(groups)
+
+        def _on(self, group: str) -> bool:
+            return group in self._groups
 
         def teardown(self) -> None:
             try:
@@ -106,33 +118,33 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
 
         # -- text ----------------------------------------------------------------------------
 
-        @precondition(lambda self: self._any())
+        @precondition(lambda self: self._on("text") and self._any())
         @rule(slot=SLOT, form=_forms("text"))
         def text(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             self._do(f"text({s}, {FORMS['text'][form]!r})", actions.text(world, s, form))
 
-        @precondition(lambda self: self._any())
+        @precondition(lambda self: self._on("text") and self._any())
         @rule(slot=SLOT, form=_forms("say_line"))
         def say_line(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             self._do(f"say_line({s}, {FORMS['say_line'][form]!r})", actions.say_line(world, s, form))
 
-        @precondition(lambda self: self._any())
+        @precondition(lambda self: self._on("interrupts") and self._any())
         @rule(slot=SLOT, form=_forms("client_interrupt"))
         def interrupt(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             shown = describe_form(FORMS["client_interrupt"][form])
             self._do(f"client_interrupt({s}, {shown})", actions.interrupt(world, s, form))
 
-        @precondition(lambda self: self._any())
+        @precondition(lambda self: self._on("interrupts") and self._any())
         @rule(slot=SLOT, form=_forms("audio_playback_complete"))
         def playback_complete(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             shown = describe_form(FORMS["audio_playback_complete"][form])
             self._do(f"audio_playback_complete({s}, {shown})", actions.playback_complete(world, s, form))
 
-        @precondition(lambda self: self._any())
+        @precondition(lambda self: self._on("malformed") and self._any())
         @rule(slot=SLOT, index=st.integers(0, len(MALFORMED) - 1))
         def malformed(self, slot: str, index: int) -> None:
             event, payload, needs_voice = MALFORMED[index]
@@ -141,7 +153,7 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
             s = self._pick(slot, lambda p: p.authenticated and (p.ws_voice or not needs_voice))
             self._do(f"malformed({s}, {event} {payload!r})", actions.malformed(world, s, index))
 
-        @precondition(lambda self: self._any())
+        @precondition(lambda self: self._on("malformed") and self._any())
         @rule(slot=SLOT, form=st.integers(0, len(UNKNOWN_FORMS) - 1))
         def unknown_event(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
@@ -150,21 +162,21 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
 
         # -- WebSocket voice -----------------------------------------------------------------
 
-        @precondition(lambda self: self._any())
+        @precondition(lambda self: self._on("websocket") and self._any())
         @rule(slot=SLOT, form=_forms("start_voice"))
         def start_voice(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             shown = describe_form(FORMS["start_voice"][form])
             self._do(f"start_voice({s}, {shown})", actions.start_voice(world, s, form))
 
-        @precondition(lambda self: self._any())
+        @precondition(lambda self: self._on("websocket") and self._any())
         @rule(slot=SLOT, form=_forms("stop_voice"))
         def stop_voice(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             shown = describe_form(FORMS["stop_voice"][form])
             self._do(f"stop_voice({s}, {shown})", actions.stop_voice(world, s, form))
 
-        @precondition(lambda self: self._any(lambda p: p.authenticated and p.ws_voice))
+        @precondition(lambda self: self._on("websocket") and self._any(lambda p: p.authenticated and p.ws_voice))
         @rule(slot=SLOT, recording=RECORDING)
         def say_websocket(self, slot: str, recording: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated and p.ws_voice)
@@ -173,41 +185,41 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
 
         # -- LiveKit voice -------------------------------------------------------------------
 
-        @precondition(lambda self: self._any())
+        @precondition(lambda self: self._on("livekit") and self._any())
         @rule(slot=SLOT, form=_forms("livekit_token"))
         def livekit_token(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             shown = describe_form(FORMS["livekit_token"][form])
             self._do(f"livekit_token({s}, {shown})", actions.livekit_token(world, s, form))
 
-        @precondition(lambda self: self._any(_room_to_connect))
+        @precondition(lambda self: self._on("room") and self._any(_room_to_connect))
         @rule(slot=SLOT)
         def room_connect(self, slot: str) -> None:
             s = self._pick(slot, _room_to_connect)
             room = world.peers[s].token_rooms[-1]
             self._do(f"room_connect({s}, {room})", actions.room_connect(world, s))
 
-        @precondition(lambda self: bool(_connected_rooms()))
+        @precondition(lambda self: self._on("room") and bool(_connected_rooms()))
         @rule()
         def room_leave(self) -> None:
             room = _connected_rooms()[0]
             self._do(f"room_leave({room})", actions.room_leave(world, room))
 
-        @precondition(lambda self: bool(_connected_rooms()))
+        @precondition(lambda self: self._on("room") and bool(_connected_rooms()))
         @rule(recording=RECORDING)
         def say_livekit(self, recording: int) -> None:
             room = _connected_rooms()[-1]
             name = RECORDINGS[recording].name
             self._do(f"say_livekit({room}, {name})", actions.say_livekit(world, room, recording))
 
-        @precondition(lambda self: self._any(lambda p: p.authenticated and p.fresh_token))
+        @precondition(lambda self: self._on("livekit") and self._any(lambda p: p.authenticated and p.fresh_token))
         @rule(slot=SLOT, form=_forms("livekit_join"))
         def livekit_join(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated and p.fresh_token)
             shown = describe_form(FORMS["livekit_join"][form])
             self._do(f"livekit_join({s}, {shown})", actions.livekit_join(world, s, form))
 
-        @precondition(lambda self: self._any())
+        @precondition(lambda self: self._on("livekit") and self._any())
         @rule(slot=SLOT, form=_forms("livekit_leave"))
         def livekit_leave(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
