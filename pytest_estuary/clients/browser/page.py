@@ -49,9 +49,13 @@ def _shown(value: dict[str, Any]) -> str:
     return str(value.get("unserializableValue") or value.get("description") or value.get("type"))
 
 
-def _exception_text(details: dict[str, Any]) -> str:
+def _exception_text(details: dict[str, Any], labelled: bool = True) -> str:
+    """A page exception, labelled as DevTools labels an uncaught one: "Uncaught" or "Uncaught (in
+    promise)" (an unhandled rejection)."""
     exception = details.get("exception") or {}
-    return str(exception.get("description") or exception.get("value") or details.get("text") or "an exception")
+    text = str(exception.get("description") or exception.get("value") or "an exception")
+    label = str(details.get("text") or "")
+    return f"{label} {text}" if labelled and label.startswith("Uncaught") else text
 
 
 class BrowserPage:
@@ -122,7 +126,7 @@ class BrowserPage:
         call = self._cdp.send("Runtime.evaluate", params, self._session)
         reply = await (asyncio.wait_for(call, timeout) if timeout is not None else call)
         if "exceptionDetails" in reply:
-            raise PageScriptError(_exception_text(reply["exceptionDetails"]))
+            raise PageScriptError(_exception_text(reply["exceptionDetails"], labelled=False))
         return reply.get("result", {}).get("value")
 
     async def load(self) -> dict[str, Any]:

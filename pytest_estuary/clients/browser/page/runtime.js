@@ -26,10 +26,6 @@ function failure(error) {
   };
 }
 
-window.addEventListener("unhandledrejection", (event) => {
-  console.error(`unhandled rejection: ${describe(event.reason)}${event.reason?.stack ? `\n${event.reason.stack}` : ""}`);
-});
-
 window.__estuaryShim = {
   get adapter() {
     return adapter;
