@@ -126,6 +126,10 @@ async def open_session(world: World, slot: str, style: str) -> None:
         peer.closing = True
         return
     got = await peer.first(("session_info", "auth_error"), 0.0, world.bounds.session)
+    malformed = [e for e in peer.seen(("session_info", "auth_error")) if not e.well_formed]
+    if got is None and malformed:  # the answer came without its object: WIRE-1's, not the session's
+        world.block("WIRE-1", slot, f"the session's answer was malformed: {malformed[0].describe()}")
+        return
     if got is None or got.name != "session_info":
         world.block(requirement, slot, f"no session_info: {got.describe() if got else 'nothing'}")
         return
@@ -292,10 +296,11 @@ async def livekit_token(world: World, slot: str, form: int) -> None:
         if not peer.disconnected.is_set():
             world.block("LK-1", slot, f"no livekit_token reply: {got.describe() if got else 'nothing'}")
         return
-    room = got.payload.get("room") if isinstance(got.payload, dict) else None
-    if not isinstance(room, str) or not room or not isinstance(got.payload.get("token"), str):
-        world.block("LK-1", slot, f"a livekit_token reply without room or token: {got.describe()}")
+    missing = [k for k in ("token", "url", "room") if not isinstance(got.payload.get(k), str) or not got.payload[k]]
+    if missing:
+        world.block("LK-1", slot, f"a livekit_token reply without {', '.join(missing)}: {got.describe()}")
         return
+    room = str(got.payload["room"])
     peer.token_rooms.append(room)
     peer.token_reply = got.payload
 
