@@ -53,8 +53,8 @@ LEAVE_POLL = 0.1  # between RoomService listings while LK-9's bound runs
 
 # Each event's documented forms (WIRE-2 and its section): no argument, null, and its object variants.
 FORMS: dict[str, tuple[Any, ...]] = {
-    "client_interrupt": (NO_ARGUMENT, None, {}, {"message_id": "<last reply>"}, {"message_id": "msg-unknown"}),
-    "audio_playback_complete": (NO_ARGUMENT, None, {"message_id": "<last reply>"}, {"message_id": "msg-unknown"}),
+    "client_interrupt": (NO_ARGUMENT, None, {}, {"message_id": "<a reply>"}, {"message_id": "msg-unknown"}),
+    "audio_playback_complete": (NO_ARGUMENT, None, {"message_id": "<a reply>"}, {"message_id": "msg-unknown"}),
     "livekit_token": (NO_ARGUMENT, None, {"turn_mode": "push_to_talk"}),
     "livekit_join": (
         NO_ARGUMENT,
@@ -88,17 +88,18 @@ MALFORMED: tuple[tuple[str, Any, bool], ...] = (
 UNKNOWN_FORMS: tuple[Any, ...] = (NO_ARGUMENT, None, {"x": 1}, "text", 7)
 
 
-def _fill(peer: ExplorerPeer, payload: Any) -> Any:
-    """Placeholders in a form: the token's room, the last reply's message_id."""
+def _fill(peer: ExplorerPeer, payload: Any, back: int = 0) -> Any:
+    """Placeholders in a form: the token's room; a reply's message_id, ``back`` replies before the
+    newest (a client acks a reply when its audio ends, which is seldom the newest one)."""
     if not isinstance(payload, dict):
         return payload
     filled = dict(payload)
     for key, value in payload.items():
         if value == "<token room>":
             filled[key] = peer.token_rooms[-1] if peer.token_rooms else "no-room"
-        elif value == "<last reply>":
-            replies = peer.received("bot_response")
-            filled[key] = str(replies[-1].payload.get("message_id")) if replies else "msg-none"
+        elif value == "<a reply>":
+            ids = list(dict.fromkeys(str(e.payload.get("message_id")) for e in peer.received("bot_response")))
+            filled[key] = ids[-1 - min(back, len(ids) - 1)] if ids else "msg-none"
     return filled
 
 
@@ -125,6 +126,10 @@ async def open_session(world: World, slot: str, style: str) -> None:
         peer.closing = True
         return
     got = await peer.first(("session_info", "auth_error"), 0.0, world.bounds.session)
+    malformed = [e for e in peer.seen(("session_info", "auth_error")) if not e.well_formed]
+    if got is None and malformed:  # the answer came without its object: WIRE-1's, not the session's
+        world.block("WIRE-1", slot, f"the session's answer was malformed: {malformed[0].describe()}")
+        return
     if got is None or got.name != "session_info":
         world.block(requirement, slot, f"no session_info: {got.describe() if got else 'nothing'}")
         return
@@ -185,16 +190,16 @@ async def say_line(world: World, slot: str, form: int) -> None:
     await world.peers[slot].send("say_line", FORMS["say_line"][form])
 
 
-async def interrupt(world: World, slot: str, form: int) -> None:
+async def interrupt(world: World, slot: str, form: int, back: int = 0) -> None:
     """``client_interrupt`` (TEXT-3, INFO: its answer is not checked; what follows it is)."""
     peer = world.peers[slot]
-    await peer.send("client_interrupt", _fill(peer, FORMS["client_interrupt"][form]))
+    await peer.send("client_interrupt", _fill(peer, FORMS["client_interrupt"][form], back))
 
 
-async def playback_complete(world: World, slot: str, form: int) -> None:
+async def playback_complete(world: World, slot: str, form: int, back: int = 0) -> None:
     """``audio_playback_complete``: accepted silently (TEXT-4, WIRE-2)."""
     peer = world.peers[slot]
-    await peer.send("audio_playback_complete", _fill(peer, FORMS["audio_playback_complete"][form]))
+    await peer.send("audio_playback_complete", _fill(peer, FORMS["audio_playback_complete"][form], back))
 
 
 async def malformed(world: World, slot: str, index: int) -> None:
@@ -291,10 +296,11 @@ async def livekit_token(world: World, slot: str, form: int) -> None:
         if not peer.disconnected.is_set():
             world.block("LK-1", slot, f"no livekit_token reply: {got.describe() if got else 'nothing'}")
         return
-    room = got.payload.get("room") if isinstance(got.payload, dict) else None
-    if not isinstance(room, str) or not room or not isinstance(got.payload.get("token"), str):
-        world.block("LK-1", slot, f"a livekit_token reply without room or token: {got.describe()}")
+    missing = [k for k in ("token", "url", "room") if not isinstance(got.payload.get(k), str) or not got.payload[k]]
+    if missing:
+        world.block("LK-1", slot, f"a livekit_token reply without {', '.join(missing)}: {got.describe()}")
         return
+    room = str(got.payload["room"])
     peer.token_rooms.append(room)
     peer.token_reply = got.payload
 

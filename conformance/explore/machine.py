@@ -51,6 +51,7 @@ SLOT = st.sampled_from(SLOTS)
 # The kinds of client action (sockets are always on): a sequence draws which of them it uses.
 GROUPS = ("text", "interrupts", "malformed", "websocket", "livekit", "room")
 RECORDING = st.integers(0, max(0, len(RECORDINGS) - 1))
+BACK = st.integers(0, 3)  # which reply a message_id names: the newest (0) or one of the few before it
 
 
 def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateMachine]:
@@ -131,18 +132,18 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
             self._do(f"say_line({s}, {FORMS['say_line'][form]!r})", actions.say_line(world, s, form))
 
         @precondition(lambda self: self._on("interrupts") and self._any())
-        @rule(slot=SLOT, form=_forms("client_interrupt"))
-        def interrupt(self, slot: str, form: int) -> None:
+        @rule(slot=SLOT, form=_forms("client_interrupt"), back=BACK)
+        def interrupt(self, slot: str, form: int, back: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
-            shown = describe_form(FORMS["client_interrupt"][form])
-            self._do(f"client_interrupt({s}, {shown})", actions.interrupt(world, s, form))
+            shown = describe_form(FORMS["client_interrupt"][form]).replace("<a reply>", f"<reply -{back}>")
+            self._do(f"client_interrupt({s}, {shown})", actions.interrupt(world, s, form, back))
 
         @precondition(lambda self: self._on("interrupts") and self._any())
-        @rule(slot=SLOT, form=_forms("audio_playback_complete"))
-        def playback_complete(self, slot: str, form: int) -> None:
+        @rule(slot=SLOT, form=_forms("audio_playback_complete"), back=BACK)
+        def playback_complete(self, slot: str, form: int, back: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
-            shown = describe_form(FORMS["audio_playback_complete"][form])
-            self._do(f"audio_playback_complete({s}, {shown})", actions.playback_complete(world, s, form))
+            shown = describe_form(FORMS["audio_playback_complete"][form]).replace("<a reply>", f"<reply -{back}>")
+            self._do(f"audio_playback_complete({s}, {shown})", actions.playback_complete(world, s, form, back))
 
         @precondition(lambda self: self._on("malformed") and self._any())
         @rule(slot=SLOT, index=st.integers(0, len(MALFORMED) - 1))

@@ -30,6 +30,7 @@ from pytest_estuary.explore_replay import ExploreReplay
 __all__ = ["BATCH_EXAMPLES", "STEPS_PER_SEQUENCE", "Exploration", "Finding", "explore", "replay_finding"]
 
 BATCH_EXAMPLES = 4  # sequences per hypothesis run: the budget is checked between runs
+SHRINK_FACTOR = 2  # shrinking a finding may take twice the exploring budget (LK-9's tries cost 5 s each)
 STEPS_PER_SEQUENCE = 10  # reaches any documented state (two sockets, token, join, voice); short to shrink fast
 _BLOB = re.compile(r"@reproduce_failure\('(?P<version>[^']+)', b'(?P<blob>[A-Za-z0-9+/=]+)'\)")
 
@@ -142,7 +143,7 @@ def explore(
     deadline = started + budget
     checked = set(EXPLORED)
     sequences_left = examples if examples is not None else None
-    with _shrinking_within(budget):
+    with _shrinking_within(SHRINK_FACTOR * budget):
         while checked and time.monotonic() < deadline and (sequences_left is None or sequences_left > 0):
             batch = BATCH_EXAMPLES if sequences_left is None else min(BATCH_EXAMPLES, sequences_left)
             machine = machine_class(world, frozenset(checked))

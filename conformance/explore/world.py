@@ -106,7 +106,9 @@ class ExplorerPeer(RawPeer):
         return self.sio.connected and not self.closing and not self.disconnected.is_set()
 
     def received(self, names: str | tuple[str, ...], since: float = 0.0) -> list[WireEvent]:
-        return self.seen(names, since=since)
+        """Well-formed events only: one without its object argument is WIRE-1's finding, and no
+        other check reads it (or blames its own requirement for it)."""
+        return [e for e in self.seen(names, since=since) if e.well_formed]
 
     async def first(
         self, names: str | tuple[str, ...], since: float, bound: float, predicate: Any = None
@@ -115,7 +117,7 @@ class ExplorerPeer(RawPeer):
         socket closed first (nothing more can come), or an invariant broke meanwhile (``world.watch``)."""
 
         def found() -> WireEvent | bool:
-            for event in self.seen(names, since=since):
+            for event in self.received(names, since=since):
                 if predicate is None or predicate(event):
                     return event
             # a broken invariant ends every wait: the step's finding is there, waiting adds nothing

@@ -44,8 +44,12 @@ def test_nothing_found_on_the_good_fake(runs: dict[str, SuiteRun], seed: str) ->
     cases = explore_cases(run)
     verdicts = {c["id"]: (c["verdict"], (c["reason"] or "")[:1500]) for c in cases}
     assert set(verdicts) == set(EXPLORED), run.output[-3000:]
-    assert all(v == "PASS" for v, _ in verdicts.values()), verdicts
+    # no finding; a flaky one (it did not happen again on replay) is shown and does not fail the gate
+    assert all(v == "PASS" or (v == "SKIPPED" and r.startswith("flaky: ")) for v, r in verdicts.values()), verdicts
     assert run.code == 0, run.output[-3000:]
+    flaky = {i: r[:400] for i, (v, r) in verdicts.items() if v == "SKIPPED"}
+    if flaky:
+        print(f"seed {seed}: flaky, not findings: {flaky}")
     timings = cases[0]["timings"]
     assert timings["explore_seconds"] >= EACH, timings
     assert 1 / timings["explore_seconds_per_step"] >= MIN_STEPS_PER_SECOND, timings
