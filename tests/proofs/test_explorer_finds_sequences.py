@@ -1,6 +1,6 @@
 """Issue 18's proof that the explorer finds defects only a sequence shows, without being written
-for them: a sequence-only misbehaviour (the ones the explorer meets the bar for; see below) is found within the default budget
-(60 s) in at least 4 of 5 seeds, blamed on the requirement it breaks, and shrunk to no more steps
+for them: a sequence-only misbehaviour (those it meets the bar for; see SEQUENCES) is found within
+the default budget (60 s) in at least 4 of 5 seeds, blamed on the requirement it breaks, and shrunk to no more steps
 than the shortest sequence its documentation describes (the explorer may find a shorter one: with
 join_twice_two_bots a leave right after a token already keeps the room). The explorer's rules and
 checks come from protocol.md; these settings were written by another engineer and the explorer was
