@@ -251,6 +251,10 @@ async def stop_voice(world: World, slot: str, form: int) -> None:
         task.cancel()
     since = await peer.send("stop_voice", FORMS["stop_voice"][form])
     peer.ws_voice = False
+    # A server may release all of the session's voice on stop_voice, a token's room too (protocol.md
+    # does not say otherwise): joining that room afterwards would re-create it (LiveKit makes a room
+    # on join), and the explorer would then blame the server for a room it made itself (LK-9).
+    peer.left_rooms.update(peer.token_rooms)
     got = await peer.first("voice_stopped", since, world.bounds.voice_stop)
     if got is None and (peer.disconnected.is_set() or world.watch()):
         return

@@ -80,11 +80,11 @@ class ExplorerPeer(RawPeer):
         self.last_sent: tuple[str, bool] | None = None  # (event, a documented form?)
         self.streams: list[asyncio.Task[None]] = []
         self.token_reply: dict[str, Any] = {}
-        self.left_rooms: set[str] = set()  # rooms of tokens given before a livekit_leave
+        self.left_rooms: set[str] = set()  # rooms of tokens given before a livekit_leave or stop_voice
 
     @property
     def fresh_token(self) -> bool:
-        """A token reply since the last livekit_leave: its room may be joined (a left room is over)."""
+        """A token reply since the last livekit_leave or stop_voice: its room may be joined (a left room is over)."""
         return bool(self.token_rooms) and self.token_rooms[-1] not in self.left_rooms
 
     def _record(self, direction: Literal["in", "out"], name: str, args: tuple[Any, ...]) -> None:
