@@ -38,6 +38,7 @@ class CaseTimeline:
     start: float = field(default_factory=time.monotonic)
     sources: list[Any] = field(default_factory=list)
     room_events: list[tuple[float, str, str, Any]] = field(default_factory=list)  # (t, peer, event, payload)
+    listeners: list[tuple[Any, str, Any]] = field(default_factory=list)  # (room, event, handler)
 
     def add(self, source: Any) -> None:
         if any(known is source for known in self.sources):
@@ -49,7 +50,16 @@ class CaseTimeline:
 
     def _watch_room(self, room: Any, name: str) -> None:
         for event in _ROOM_EVENTS:
-            room.on(event, lambda *args, event=event: self._room_event(name, event, args))
+            handler = room.on(event, lambda *args, event=event: self._room_event(name, event, args))
+            self.listeners.append((room, event, handler))
+
+    def release(self) -> None:
+        """Let go of the case's rooms: a listener would keep a room (and its native handles) alive in
+        a reference cycle until interpreter exit, where livekit's native side aborts the process."""
+        for room, event, handler in self.listeners:
+            room.off(event, handler)
+        self.listeners.clear()
+        self.sources.clear()
 
     def _room_event(self, peer: str, event: str, args: tuple[Any, ...]) -> None:
         if event == "active_speakers_changed":  # only who speaks: frequent, and the bot's first audio
@@ -101,6 +111,7 @@ def finish(server_log: list[Any] | None = None) -> list[dict[str, Any]]:
                 entries.append((event.t, "received", f"client{clients}", event.name, event.payload))
     for t, peer, event, payload in timeline.room_events:
         entries.append((t, "received", peer, event, payload))
+    timeline.release()
     if server_log and not wire_peers:
         sessions: dict[str, int] = {}
         for recorded in server_log:
