@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-PACKAGES = ["pytest_estuary", "pytest_estuary.client", "fake_server"]
+PACKAGES = ["pytest_estuary", "pytest_estuary.client", "pytest_estuary.report", "pytest_estuary.load", "fake_server"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
