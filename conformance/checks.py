@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import time
 from typing import Any
+
+from pytest_estuary.transcripts import loosely_matches, normalise_words
 
 __all__ = ["Stopwatch", "decode_jwt_claims", "expect", "loosely_matches", "normalise_words"]
 
@@ -31,23 +32,6 @@ def decode_jwt_claims(token: str) -> dict[str, Any]:
     body = parts[1] + "=" * (-len(parts[1]) % 4)
     claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body))
     return claims
-
-
-def normalise_words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
-def loosely_matches(transcript: str, said: str, *, max_word_errors: int = 1) -> bool:
-    """A transcript matches what was said up to case, punctuation and a few word errors."""
-    heard, wanted = normalise_words(transcript), normalise_words(said)
-    # Levenshtein distance over words: small recogniser slips are not protocol failures.
-    previous = list(range(len(wanted) + 1))
-    for i, word in enumerate(heard, 1):
-        current = [i]
-        for j, target in enumerate(wanted, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != target)))
-        previous = current
-    return previous[-1] <= max(max_word_errors, len(wanted) // 4)
 
 
 class Stopwatch:

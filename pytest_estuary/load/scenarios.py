@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from pytest_estuary.client import BotResponse, EstuaryClient, EstuaryError, Even
 from pytest_estuary.load.loop_lag import MONITOR, STALL_LIMIT
 from pytest_estuary.load.phases import ERROR_ID, phase
 from pytest_estuary.load.recordings import Recording
+from pytest_estuary.transcripts import loosely_matches
 
 __all__ = ["KINDS", "Kind", "Report", "SessionSettings", "loosely_matches", "run_session"]
 
@@ -50,22 +50,6 @@ class SessionSettings:
 
 class _Failed(Exception):
     """A phase failed; its message starts with the requirement ID (already reported)."""
-
-
-def _words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
-def loosely_matches(transcript: str, said: str) -> bool:
-    """Up to case, punctuation and a quarter of the words (at least one) wrong: recogniser slips."""
-    heard, wanted = _words(transcript), _words(said)
-    previous = list(range(len(wanted) + 1))
-    for i, word in enumerate(heard, 1):
-        current = [i]
-        for j, target in enumerate(wanted, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != target)))
-        previous = current
-    return previous[-1] <= max(1, len(wanted) // 4)
 
 
 class _Session:
