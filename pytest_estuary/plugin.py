@@ -10,8 +10,8 @@ from collections.abc import Generator
 
 import pytest
 
+from pytest_estuary import native_exit, shadowing
 from pytest_estuary import settings as settings_module
-from pytest_estuary import shadowing
 from pytest_estuary.clients.registry import resolve_client
 from pytest_estuary.fixtures import (
     FAKE_ONLY_REASON,
@@ -94,6 +94,13 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(f"--estuary-report-baseline: {exc}") from None
         config.stash[REPORT_KEY] = report
         config.pluginmanager.register(ReportHooks(report, settings), "estuary-report")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A run whose fake, bot or client started livekit's native runtime ends at exit with its own
+    status, before the interpreter finalizes under livekit's threads (see native_exit)."""
+    native_exit.arm(lambda: int(session.exitstatus))
 
 
 def _check_fake_misbehaviour(settings: dict[str, object]) -> None:
