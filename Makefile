@@ -6,6 +6,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 RUN := bash scripts/isolated_run.sh
+# CPython 3.11.7 races two threads that parse source (pytest formatting a failure, another thread
+# printing a traceback with its carets) into "AST constructor recursion depth mismatch" and an
+# INTERNALERROR. Without position tables no traceback parses source, so only pytest's thread does.
+export PYTHONNODEBUGRANGES := 1
 
 .PHONY: setup livekit tools test conformance lint clean
 
