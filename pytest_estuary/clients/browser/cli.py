@@ -45,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(serve(options))
     except BrowserShimError as exc:
-        print(exc, file=sys.stderr, flush=True)
+        if not exc.shown:
+            print(exc, file=sys.stderr, flush=True)
         return 1
     except RuntimeError as exc:  # Chromium would not start
         print(f"estuary-browser-shim: {exc}", file=sys.stderr, flush=True)

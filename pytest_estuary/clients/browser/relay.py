@@ -29,11 +29,14 @@ DEADLINE_SLACK = REQUEST_MARGIN / 2
 DEFAULT_DEADLINE = request_timeout(ClientSettings("", "", "", "")) - DEADLINE_SLACK
 CLOSE_TIMEOUT = 4.0  # the client's disconnect at EOF: under the harness's 5 s before it kills us
 WATCH_EVERY = 0.25
+TEARDOWN_STEP = 3.0  # closing the DevTools socket, stopping the page server: each bounded
 
 
 class BrowserShimError(RuntimeError):
     """The adapter module cannot serve the harness; the message names the module, the op and the
     page's last console lines."""
+
+    shown = False  # already written to stderr (before the teardown); not to be written twice
 
     def __init__(self, module: Path, op: str, what: str, console: str = "  (no page yet)") -> None:
         super().__init__(
@@ -147,9 +150,11 @@ class _Relay:
             try:
                 return await self._serve(chromium, url)
             finally:
-                await self.page.close()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.page.close(), TEARDOWN_STEP)
                 await chromium.stop()
-                await server.stop()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(server.stop(), TEARDOWN_STEP)
 
     async def _serve(self, chromium: Chromium, url: str) -> int:
         module = self.options.module
@@ -169,7 +174,12 @@ class _Relay:
             waits: set[asyncio.Future[Any]] = {reading, self.fatal}
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if self.fatal.done():
-                raise self.fatal.result()
+                error = self.fatal.result()
+                # Said now, not after the teardown: a slow browser exit must not outlast the
+                # harness's wait and leave it with a timeout instead of the reason.
+                print(error, file=sys.stderr, flush=True)
+                error.shown = True
+                raise error
             await reading  # EOF: the harness is done with this client
             if self.created:
                 await self.page.close_client(CLOSE_TIMEOUT)
