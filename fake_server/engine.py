@@ -199,9 +199,12 @@ class Engine:
         await self.discard_warm_bot(warm)
         if bot is not None:
             await bot.leave()
-        # join_twice_two_bots: a room is deleted when its last bot is gone, and a stray bot counts
-        if room is not None and not any(stray.room == room for stray in session.strays):
-            await self.delete_room(room)
+        # The token's room goes too, joined or not (LK-9: every room the session was given): the
+        # client may have connected to it without a livekit_join, and then nothing else ends it.
+        # join_twice_two_bots: a room is deleted when its last bot is gone, and a stray bot counts.
+        for gone in dict.fromkeys(r for r in (room, session.token_room) if r is not None):
+            if not any(stray.room == gone for stray in session.strays):
+                await self.delete_room(gone)
 
     async def release_strays(self, session: Session) -> None:
         """Remove the bots a sequence-only misbehaviour lost track of, and delete their rooms."""

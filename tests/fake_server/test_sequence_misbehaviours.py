@@ -122,6 +122,23 @@ async def test_leave_mid_handshake_keeps_room(fake: FakeEstuaryServer, peers: Pe
     await half.wait_disconnected(timeout=LEAVE_BOUND)
 
 
+@pytest.mark.asyncio
+async def test_a_token_room_joined_only_by_the_client_ends_at_leave_without_a_bot(
+    fake: FakeEstuaryServer, peers: Peers
+) -> None:
+    """Found by the explorer against ``no_bot`` (no warm bot to take the room away): the token's room
+    must end at livekit_leave even when no livekit_join made it the session's voice room (LK-9)."""
+    fake.misbehave(no_bot=True)
+    p = peers.peer()
+    await p.session()
+    half = peers.room()
+    reply, _ = await request_token(p)
+    await join_room(half, reply, timeout=5.0)
+    await p.emit("livekit_leave", None)
+    await half.wait_disconnected(timeout=LEAVE_BOUND)
+    assert reply["room"] not in fake.live_rooms()
+
+
 # -- LK-9: livekit_join twice ------------------------------------------------------------------------
 
 
