@@ -240,6 +240,7 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
                 problem = check(world)
                 if problem:
                     self._broken = True
+                    world.breached = True  # shrinking it may go on past the budget
                     world.first_breach.setdefault(requirement, time.monotonic())
                     raise breach_type(requirement)(problem, [s.to_json() for s in world.steps])
 

@@ -24,13 +24,16 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from conformance.explore.machine import Breach, machine_class
 from conformance.explore.requirements import EXPLORED
-from conformance.explore.world import World
+from conformance.explore.world import ExplorationStopped, World
 from pytest_estuary.explore_replay import ExploreReplay
 
 __all__ = ["BATCH_EXAMPLES", "STEPS_PER_SEQUENCE", "Exploration", "Finding", "explore", "replay_finding"]
 
 BATCH_EXAMPLES = 4  # sequences per hypothesis run: the budget is checked between runs
 SHRINK_FACTOR = 2  # shrinking a finding may take twice the exploring budget (LK-9's tries cost 5 s each)
+# Past budget x (1 + SHRINK_FACTOR) + HARD_SLACK no sequence or step starts: a batch or a shrink
+# that will not end (a fresh-clone run once saw one spin past a 600 s bound) cannot hold the run.
+HARD_SLACK = 60.0
 STEPS_PER_SEQUENCE = 10  # reaches any documented state (two sockets, token, join, voice); short to shrink fast
 _BLOB = re.compile(r"@reproduce_failure\('(?P<version>[^']+)', b'(?P<blob>[A-Za-z0-9+/=]+)'\)")
 
@@ -59,6 +62,7 @@ class Exploration:
     exercised: set[str] = field(default_factory=set)
     first_finding_after: dict[str, float] = field(default_factory=dict)
     unsteady: int = 0  # hypothesis runs that ended on a sequence the server answered differently twice
+    overran: bool = False  # stopped at the hard bound (see HARD_SLACK), with what it had found
 
     @property
     def steps_per_second(self) -> float:
@@ -100,6 +104,17 @@ def _breach_in(exc: BaseException) -> Breach | None:
     return None
 
 
+def _stopped(exc: BaseException) -> ExplorationStopped | None:
+    """The stop in ``exc``, which hypothesis may have wrapped in its own groups."""
+    if isinstance(exc, ExplorationStopped):
+        return exc
+    for inner in (*getattr(exc, "exceptions", ()), exc.__cause__, exc.__context__):
+        found = _stopped(inner) if inner is not None else None
+        if found is not None:
+            return found
+    return None
+
+
 def _replay_line(requirement: str, exc: BaseException) -> str | None:
     for note in getattr(exc, "__notes__", ()):
         found = _BLOB.search(note)
@@ -113,6 +128,8 @@ def replay_finding(world: World, replay: ExploreReplay) -> Breach | None:
     assert replay.requirement is not None and replay.version is not None and replay.blob is not None
     machine = machine_class(world, frozenset({replay.requirement}))
     reproduce_failure(replay.version, replay.blob.encode("ascii"))(machine)
+    bounds = world.stop_at, world.hard_deadline
+    world.stop_at = world.hard_deadline = float("inf")  # one sequence: its steps are bounded
     try:
         run_state_machine_as_test(machine, settings=_settings(1, database=False))
     except DidNotReproduce:
@@ -120,6 +137,8 @@ def replay_finding(world: World, replay: ExploreReplay) -> Breach | None:
     except Exception as exc:  # another failure is not this finding
         breach = _breach_in(exc)
         return breach if breach is not None and breach.requirement == replay.requirement else None
+    finally:
+        world.stop_at, world.hard_deadline = bounds
     return None
 
 
@@ -141,6 +160,7 @@ def explore(
     rng = random.Random(seed)
     started = time.monotonic()
     deadline = started + budget
+    world.stop_at, world.hard_deadline = deadline, deadline + SHRINK_FACTOR * budget + HARD_SLACK
     checked = set(EXPLORED)
     sequences_left = examples if examples is not None else None
     with _shrinking_within(SHRINK_FACTOR * budget):
@@ -149,11 +169,16 @@ def explore(
             machine = machine_class(world, frozenset(checked))
             hypothesis.seed(rng.getrandbits(64))(machine)
             before = world.sequences
+            world.breached = False
             try:
                 run_state_machine_as_test(machine, settings=_settings(batch, database, shrink))
             except Exception as exc:
                 breach = _breach_in(exc)
                 if breach is None:
+                    stopped = _stopped(exc)
+                    if stopped is not None:
+                        result.overran = stopped.overrun
+                        break
                     if isinstance(exc, Flaky):  # the server answered a replayed sequence differently
                         result.unsteady += 1  # (preconditions follow its answers): not a finding
                         continue

@@ -7,6 +7,8 @@ again on replay, PASS when no sequence broke it.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from conformance.explore.requirements import EXPLORED, LEVELS
@@ -39,6 +41,12 @@ def test_explore(
         raise outcome.error
     explored = outcome.exploration
     assert explored is not None
+    if explored.overran:
+        warnings.warn(
+            f"the exploration stopped at its hard bound after {explored.seconds:.0f} s "
+            f"(budget {estuary_settings.explore_time:g} s): a sequence or a shrink would not end",
+            stacklevel=1,
+        )
     if explored.steps:  # how much was explored, in the report's timings (seconds, as they all are)
         request.node.user_properties.append((TIMING_PROPERTY, ("explore_seconds", explored.seconds)))
         request.node.user_properties.append(

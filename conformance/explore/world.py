@@ -21,7 +21,7 @@ from pytest_estuary.livekit_server import LiveKitCredentials
 from pytest_estuary.targets import EstuaryTarget
 from pytest_estuary.waiting import WaitTimeout, wait_until
 
-__all__ = ["SLOTS", "Expectation", "ExplorerError", "ExplorerPeer", "LoopThread", "World"]
+__all__ = ["SLOTS", "Expectation", "ExplorationStopped", "ExplorerError", "ExplorerPeer", "LoopThread", "World"]
 
 T = TypeVar("T")
 SLOTS = ("p1", "p2")  # two sockets at most, both for the example's one player
@@ -30,6 +30,15 @@ HANG_UP = "<disconnect>"
 
 class ExplorerError(RuntimeError):
     """The explorer itself broke (a harness error: ERROR, never a protocol verdict)."""
+
+
+class ExplorationStopped(RuntimeError):
+    """No sequence or step starts now: the budget is spent (and no finding is being shrunk), or
+    (``overrun``) even the hard bound, budget plus shrinking plus slack, has passed."""
+
+    def __init__(self, overrun: bool) -> None:
+        super().__init__("the exploration ran past its hard bound" if overrun else "the exploring time is spent")
+        self.overrun = overrun
 
 
 class LoopThread:
@@ -153,8 +162,21 @@ class World:
     total_steps: int = 0
     first_breach: dict[str, float] = field(default_factory=dict)  # requirement → when first seen broken
     exercised: set[str] = field(default_factory=set)  # requirements some step gave a chance to break
+    stop_at: float = float("inf")  # the budget's end: no new sequence or step, unless shrinking a finding
+    hard_deadline: float = float("inf")  # monotonic time past which no sequence or step starts at all
+    breached: bool = False  # a finding was raised in this hypothesis run (it is shrunk past stop_at)
+
+    def _may_start(self) -> None:
+        """A sequence's steps wait out bounds of seconds each: the budget is looked at before each
+        one, not only between hypothesis runs, else one run of a few sequences can take minutes."""
+        now = time.monotonic()
+        if now > self.hard_deadline:
+            raise ExplorationStopped(overrun=True)
+        if now > self.stop_at and not self.breached:
+            raise ExplorationStopped(overrun=False)
 
     def begin(self) -> None:
+        self._may_start()
         self.player_id = self.target.unique_player_id()
         self.t0 = time.monotonic()
         self.sequences += 1
@@ -168,6 +190,7 @@ class World:
         (step.sent if direction == "sent" else step.received).append(entry)
 
     def start_step(self, action: str) -> None:
+        self._may_start()
         self.steps.append(Step(len(self.steps) + 1, action, time.monotonic() - self.t0))
         self.malformed_sent = set()
         self.total_steps += 1
