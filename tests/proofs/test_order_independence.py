@@ -16,7 +16,9 @@ from pytest_estuary.livekit_server import LiveKitCredentials
 
 # One embedded shuffle here; test_standalone_fake_repeatable.py runs the live suite in two more.
 SEEDS = (20261128,)
-PARALLEL_RUNS = 3  # each alone run is mostly start-up
+# Each alone run is mostly start-up, but with three at once a fresh-clone run once saw LK-6's bot
+# arrive later than livekit_ready + 1 s in one of them (it passes alone: 8 of 8 at 1.7 s each).
+PARALLEL_RUNS = 2
 
 
 @pytest.fixture(scope="module")
