@@ -29,7 +29,7 @@ from pytest_estuary.explore_replay import ExploreReplay
 
 __all__ = ["BATCH_EXAMPLES", "STEPS_PER_SEQUENCE", "Exploration", "Finding", "explore", "replay_finding"]
 
-BATCH_EXAMPLES = 4  # sequences per hypothesis run: the budget is checked between runs
+BATCH_EXAMPLES = 4  # sequences per hypothesis run (the world also checks the budget before each step)
 SHRINK_FACTOR = 2  # shrinking a finding may take twice the exploring budget (LK-9's tries cost 5 s each)
 # Past budget x (1 + SHRINK_FACTOR) + HARD_SLACK no sequence or step starts: a batch or a shrink
 # that will not end (a fresh-clone run once saw one spin past a 600 s bound) cannot hold the run.
