@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,13 @@ from pytest_estuary.waiting import WaitTimeout, wait_until_sync
 
 UTTERANCES = Path(__file__).parent / "utterances"
 DRAIN_BOUND = 5.0  # LK-9: a closed session's room is gone within 5 s
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Rooms and peers left in reference cycles are finalized now, while livekit's native runtime
+    still runs: finalized at interpreter exit, their native handles can abort the process (exit -6,
+    "panic in a function that cannot unwind", seen once after a whole suite had passed)."""
+    gc.collect()
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -54,8 +54,8 @@ class CaseTimeline:
             self.listeners.append((room, event, handler))
 
     def release(self) -> None:
-        """Let go of the case's rooms: a listener would keep each room, and its native handles, alive
-        in a reference cycle for the rest of the session."""
+        """Let go of the case's rooms: a listener would keep a room (and its native handles) alive in
+        a reference cycle until interpreter exit, where livekit's native side aborts the process."""
         for room, event, handler in self.listeners:
             room.off(event, handler)
         self.listeners.clear()
