@@ -15,7 +15,7 @@ from typing import Any
 from pytest_estuary.conformance_cli import CONFIG_FILE, suite_dir
 from pytest_estuary.livekit_server import LiveKitCredentials
 
-__all__ = ["CLIENT_CASES", "SuiteRun", "collect", "livekit_env", "run_suite", "verdict_sets"]
+__all__ = ["CLIENT_CASES", "SuiteRun", "collect", "explain", "livekit_env", "run_suite", "verdict_sets"]
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "conformance"
 # The client cases (SEL, ERR, LIFE): they drive a client against the embedded fake.
@@ -92,6 +92,24 @@ def collect(*paths: str) -> list[str]:
 def livekit_env(creds: LiveKitCredentials) -> dict[str, str]:
     """The environment that points a suite run's embedded fake at the session's LiveKit server."""
     return {"LIVEKIT_URL": creds.url, "LIVEKIT_API_KEY": creds.api_key, "LIVEKIT_API_SECRET": creds.api_secret}
+
+
+# A failed proof's message is cut from the top when CI shows it: the verdicts that matter come first.
+_WORST_FIRST = ("ERROR", "FAIL", "NON-STRICT", "BLOCKED", "SKIPPED")
+LIVE_ONLY_SKIP = "not available with --estuary-live"
+
+
+def explain(run: SuiteRun) -> str:
+    """Every case that did not PASS, one line each, worst verdict first; the cases a live run
+    cannot have (they need the embedded fake) are counted, not listed."""
+    if run.report is None:
+        return f"{run.seconds:.0f} s, exit {run.code}, no report:\n{run.output[-3000:]}"
+    shown = [c for c in run.cases() if c["verdict"] != "PASS" and LIVE_ONLY_SKIP not in (c["reason"] or "")]
+    shown.sort(key=lambda c: _WORST_FIRST.index(c["verdict"]) if c["verdict"] in _WORST_FIRST else -1)
+    lines = [f"{c['id']} {c['verdict']} {c['nodeid'].rsplit('::', 1)[-1]}: {(c['reason'] or '')[:400]}" for c in shown]
+    live_only = sum(LIVE_ONLY_SKIP in (c["reason"] or "") for c in run.cases())
+    head = f"{run.seconds:.0f} s, exit {run.code}, {live_only} cases skipped as embedded-only"
+    return "\n".join([head, *lines])
 
 
 def verdict_sets(run: SuiteRun) -> dict[str, set[str]]:

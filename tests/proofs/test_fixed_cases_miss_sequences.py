@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from live_runs import SuiteRun, run_suite
+from live_runs import SuiteRun, explain, run_suite
 from livekit import api
 from standalone_fakes import StandaloneFakes
 
@@ -235,25 +235,16 @@ def _name(case: dict[str, Any]) -> str:
     return name
 
 
-def _explain(run: SuiteRun) -> str:
-    lines = [
-        f"{c['id']} {c['verdict']} {c['nodeid'].rsplit('::', 1)[-1]}: {(c['reason'] or '')[:300]}"
-        for c in run.cases()
-        if c["verdict"] != "PASS"
-    ]
-    return "\n".join(lines) or "every case PASS"
-
-
 def test_the_good_fake_passes_and_shows_no_defect(outcomes: dict[str, Outcome]) -> None:
     good = outcomes[GOOD]
-    assert good.run.code == 0, f"{_explain(good.run)}\n{good.run.output[-2000:]}"
+    assert good.run.code == 0, f"{explain(good.run)}\n{good.run.output[-2000:]}"
     assert good.probes == dict.fromkeys(SETTINGS), good.probes
 
 
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_the_fixed_cases_miss_the_setting(outcomes: dict[str, Outcome], setting: str) -> None:
     good, broken = _good_verdicts(outcomes[GOOD]), outcomes[setting]
-    explanation = f"{setting} ({broken.run.seconds:.0f} s, re-run: {broken.again}):\n{_explain(broken.run)}"
+    explanation = f"{setting} ({broken.run.seconds:.0f} s, re-run: {broken.again}):\n{explain(broken.run)}"
     assert set(broken.verdicts()) == set(good), explanation
     # No requirement fails (FAIL, NON-STRICT, BLOCKED, ERROR) that does not fail without the defect.
     caught = {case: (broken.verdicts()[case], good[case]) for case in _worse(broken.verdicts(), good)}

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from live_runs import SuiteRun, run_suite
+from live_runs import SuiteRun, explain, run_suite
 from standalone_fakes import StandaloneFakes
 from tls_proxy import Certificates, Nginx, SilentListener, TinyProxy, free_port
 
@@ -78,9 +78,7 @@ def staging(livekit_server: LiveKitCredentials, tmp_path_factory: pytest.TempPat
 
 
 def _explain(run: SuiteRun) -> str:
-    cases = run.cases() if run.report else []
-    lines = [f"{c['id']} {c['verdict']}: {(c['reason'] or '')[:300]}" for c in cases if c["verdict"] != "PASS"]
-    return f"{run.seconds:.0f} s, exit {run.code}\n" + "\n".join(lines) + "\n" + run.output[-2500:]
+    return f"{explain(run)}\n{run.output[-1500:]}"
 
 
 def test_whole_live_suite_through_nginx_at_a_mount_path_gives_the_plain_verdicts(

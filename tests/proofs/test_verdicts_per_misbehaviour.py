@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_runs import SuiteRun, run_suite, verdict_sets
+from live_runs import SuiteRun, explain, run_suite, verdict_sets
 
 from pytest_estuary.livekit_server import LiveKitCredentials
 
@@ -92,21 +92,12 @@ def runs(livekit_server: LiveKitCredentials, tmp_path_factory: pytest.TempPathFa
         fakes.stop_all()
 
 
-def _explain(run: SuiteRun) -> str:
-    lines = [
-        f"{c['id']} {c['verdict']} {c['nodeid'].rsplit('::', 1)[-1]}: {(c['reason'] or '')[:300]}"
-        for c in run.cases()
-        if c["verdict"] != "PASS"
-    ]
-    return "\n".join(lines)
-
-
 @pytest.mark.parametrize("setting", sorted(BROKEN))
 def test_fail_set_is_exactly_the_broken_requirement(runs: dict[str, SuiteRun], setting: str) -> None:
     run = runs[setting]
     _, must_fail, non_strict = BROKEN[setting]
     found = verdict_sets(run)
-    explanation = f"{setting} ({run.seconds:.0f} s):\n{_explain(run)}"
+    explanation = f"{setting} ({run.seconds:.0f} s):\n{explain(run)}"
     assert must_fail <= found.get("FAIL", set()) <= must_fail | EXPLORER_ADDS.get(setting, set()), explanation
     assert found.get("NON-STRICT", set()) == non_strict, explanation
     assert not found.get("ERROR"), explanation
