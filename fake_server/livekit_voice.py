@@ -18,6 +18,9 @@ __all__ = ["LiveKitVoice"]
 
 log = logging.getLogger("fake_server.livekit_voice")
 TURN_MODES = ("push_to_talk", "server_vad", "continuous")
+# LK-5 gives livekit_ready 5 s from livekit_join: a bot that is not in by then is reported
+# (livekit_error), never answered late; the rest of the 5 s is the answer's way to the client.
+READY_WITHIN = 4.0
 REJOIN_BOUND = 5.0  # a bot that cannot rejoin by then is reported (livekit_error), not awaited longer
 
 
@@ -94,11 +97,15 @@ class LiveKitVoice:
         if session.bot is not None or bad.no_bot:  # no_bot set after the token: the warm bot must go
             await engine.discard_warm_bot(warm, keep_room=True)
         else:
+            joining = warm or WarmBot(room, asyncio.ensure_future(self._start_bot(session, room)))
             try:
-                session.bot = await (warm.joined() if warm is not None else self._start_bot(session, room))
+                session.bot = await asyncio.wait_for(joining.joined(), READY_WITHIN)
             except Exception as exc:
-                log.warning("bot could not join %s: %s", room, exc)
-                await engine.emit(session, "livekit_error", {"error": f"the bot could not join room {room}: {exc}"})
+                # The join runs on (shielded); whenever it ends, its bot leaves and the room goes.
+                engine.spawn(engine.discard_warm_bot(joining))
+                reason = f"no bot within {READY_WITHIN:g} s" if isinstance(exc, TimeoutError) else str(exc)
+                log.warning("bot could not join %s: %s", room, reason)
+                await engine.emit(session, "livekit_error", {"error": f"the bot could not join room {room}: {reason}"})
                 await engine.release_voice(session)
                 return
         session.touch()
