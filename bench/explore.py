@@ -3,6 +3,8 @@
 Run inside the namespace: scripts/isolated_run.sh .venv/bin/python bench/explore.py [--seconds 30]
 - steps per second (a step: one client action, the answer it awaits, and every socket's probe),
   embedded (fake in this process, rooms listed through RoomService) and live (a standalone fake);
+- with ``--reach N``: per requirement, the seconds until a step first gave it a chance to break
+  (N seeds against the good embedded fake, ``--seconds`` each; the EXPLORE case skips one never reached);
 - per sequence-only misbehaviour of the fake, the seconds from the start of exploring to the first
   sequence that broke it (before shrinking), median of 5 seeds, with what was blamed.
 """
@@ -10,6 +12,7 @@ Run inside the namespace: scripts/isolated_run.sh .venv/bin/python bench/explore
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.explore.bounds import Bounds
+from conformance.explore.requirements import EXPLORED
 from conformance.explore.runner import Exploration, explore
 from conformance.explore.world import LoopThread, World
 from fake_server import FakeEstuaryServer, LiveKitConfig
@@ -69,6 +73,21 @@ def _pace(result: Exploration) -> dict[str, Any]:
     }
 
 
+def _reach(target: EstuaryTarget, livekit: LiveKitCredentials, *, seconds: float, seeds: int) -> dict[str, Any]:
+    """Per requirement: seconds to first exercise it in each seed's run (None: not in ``seconds``)."""
+    runs = [_explore(target, livekit, budget=seconds, seed=seed, first_only=False) for seed in range(100, 100 + seeds)]
+    reach: dict[str, Any] = {"sequences": [run.sequences for run in runs]}
+    for requirement in sorted(EXPLORED):
+        times = [run.first_reached_after.get(requirement) for run in runs]
+        finite = sorted(t for t in times if t is not None)
+        reach[requirement] = {
+            "reached": f"{len(finite)}/{len(times)}",
+            "median_seconds": round(statistics.median(finite), 2) if finite else None,
+            "max_seconds": round(finite[-1], 2) if finite else None,
+        }
+    return reach
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=30.0, help="exploring time of each pace measurement")
@@ -77,7 +96,16 @@ def main() -> None:
         "--only", action="append", choices=SEQUENCE_SETTINGS, help="first findings of these settings only (repeatable)"
     )
     parser.add_argument("--no-pace", action="store_true", help="skip the steps-per-second measurements")
+    parser.add_argument("--reach", type=int, default=0, help="seeds of the time-to-reach measurement (default none)")
+    parser.add_argument("--no-findings", action="store_true", help="skip the first-finding measurements")
     args = parser.parse_args()
+    # hypothesis reports on stdout (e.g. the steps before the budget's stop): the JSON alone goes there
+    with contextlib.redirect_stdout(sys.stderr):
+        results = _measure(args)
+    print(json.dumps(results, indent=2))
+
+
+def _measure(args: argparse.Namespace) -> dict[str, Any]:
     livekit = LiveKitServer()
     creds = livekit.start()
     fake = FakeEstuaryServer(livekit=LiveKitConfig(creds.url, creds.api_key, creds.api_secret)).start()
@@ -90,8 +118,10 @@ def main() -> None:
             standalone = fakes.start()
             live = _target(standalone["url"], standalone["api_key"], "live")
             results["live"] = _pace(_explore(live, None, budget=args.seconds, seed=7, first_only=False))
+        if args.reach:
+            results["reach"] = _reach(embedded, creds, seconds=args.seconds, seeds=args.reach)
         first: dict[str, Any] = {}
-        for setting in args.only or SEQUENCE_SETTINGS:
+        for setting in [] if args.no_findings else args.only or SEQUENCE_SETTINGS:
             times, blamed = [], []
             for seed in SEEDS[: args.seeds]:
                 fake.reset()
@@ -112,7 +142,7 @@ def main() -> None:
         fakes.stop_all()
         fake.stop()
         livekit.stop()
-    print(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":

@@ -365,6 +365,19 @@ async def livekit_join(world: World, slot: str, form: int) -> None:
     world.expect("LK-5", slot, f"livekit_ready {{room: {room!r}}} or livekit_error", broken)
 
 
+async def livekit_start(world: World, slot: str, connect: bool, form: int) -> None:
+    """A client's LiveKit start: ``livekit_token``, the room connect when ``connect``, then
+    ``livekit_join`` in ``form``; each part checked as its own rule checks it."""
+    peer = world.peers[slot]
+    await livekit_token(world, slot, 0)
+    if not peer.fresh_token or not peer.live:
+        return
+    if connect and peer.token_rooms[-1] not in world.rooms:
+        await room_connect(world, slot)
+    if peer.live:
+        await livekit_join(world, slot, form)
+
+
 async def livekit_leave(world: World, slot: str, form: int) -> None:
     """``livekit_leave`` → every room this session was given is gone within 5 s (LK-9): the bot and
     the room (RoomService, where the LiveKit credentials are known) and the explorer's connection."""

@@ -29,7 +29,7 @@ from pytest_estuary.explore_replay import ExploreReplay
 
 __all__ = ["BATCH_EXAMPLES", "STEPS_PER_SEQUENCE", "Exploration", "Finding", "explore", "replay_finding"]
 
-BATCH_EXAMPLES = 4  # sequences per hypothesis run (the world also checks the budget before each step)
+BATCH_EXAMPLES = 25  # sequences per hypothesis run (the world also checks the budget before each step)
 SHRINK_FACTOR = 2  # shrinking a finding may take twice the exploring budget (LK-9's tries cost 5 s each)
 # Past budget x (1 + SHRINK_FACTOR) + HARD_SLACK no sequence or step starts: a batch or a shrink
 # that will not end (a fresh-clone run once saw one spin past a 600 s bound) cannot hold the run.
@@ -61,6 +61,7 @@ class Exploration:
     blocks: dict[str, str] = field(default_factory=dict)
     exercised: set[str] = field(default_factory=set)
     first_finding_after: dict[str, float] = field(default_factory=dict)
+    first_reached_after: dict[str, float] = field(default_factory=dict)  # requirement → seconds to exercise it
     unsteady: int = 0  # hypothesis runs that ended on a sequence the server answered differently twice
     overran: bool = False  # stopped at the hard bound (see HARD_SLACK), with what it had found
 
@@ -198,6 +199,7 @@ def explore(
     result.seconds = time.monotonic() - started
     result.sequences, result.steps = world.sequences, world.total_steps
     result.blocks, result.exercised = dict(world.blocks), set(world.exercised)
+    result.first_reached_after = {r: at - started for r, at in world.first_exercised.items() if at >= started}
     return result
 
 

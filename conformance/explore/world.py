@@ -162,6 +162,7 @@ class World:
     total_steps: int = 0
     first_breach: dict[str, float] = field(default_factory=dict)  # requirement → when first seen broken
     exercised: set[str] = field(default_factory=set)  # requirements some step gave a chance to break
+    first_exercised: dict[str, float] = field(default_factory=dict)  # requirement → when first exercised
     stop_at: float = float("inf")  # the budget's end: no new sequence or step, unless shrinking a finding
     hard_deadline: float = float("inf")  # monotonic time past which no sequence or step starts at all
     breached: bool = False  # a finding was raised in this hypothesis run (it is shrunk past stop_at)
@@ -194,7 +195,8 @@ class World:
         self.steps.append(Step(len(self.steps) + 1, action, time.monotonic() - self.t0))
         self.malformed_sent = set()
         self.total_steps += 1
-        self.exercised |= {"WIRE-1", "WIRE-2"}
+        for requirement in ("WIRE-1", "WIRE-2"):
+            self._exercise(requirement)
 
     def note(self, peer: str, what: str) -> None:
         self.log("note", peer, what, ())
@@ -206,7 +208,12 @@ class World:
 
     def expect(self, requirement: str, peer: str, what: str, broken: str | None) -> None:
         self.expectations.append(Expectation(requirement, peer, what, broken))
-        self.exercised.add(requirement)
+        self._exercise(requirement)
+
+    def _exercise(self, requirement: str) -> None:
+        if requirement not in self.exercised:
+            self.exercised.add(requirement)
+            self.first_exercised[requirement] = time.monotonic()
 
     def open_peers(self) -> list[ExplorerPeer]:
         return [p for p in self.peers.values() if p.live and p.authenticated]

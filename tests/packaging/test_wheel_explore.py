@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
     from tests.packaging.conftest import Venv
 
-EXPLORE_SECONDS = 15
+# bench/explore.py --reach 8 --seconds 10: each requirement first exercised within 10 s in 8 of 8 seeds
+# (LK-9 7 of 8, at most 12.4 s); a CI run with 15 s here once reached neither LK-5 nor WS-3.
+EXPLORE_SECONDS = 25
 
 
 def test_estuary_conformance_explores_a_good_server_live(
