@@ -1,8 +1,8 @@
 """LK-5 holds for the fake itself: a bot that cannot come in answers ``livekit_error`` within 5 s of
 ``livekit_join``, never a late ``livekit_ready``; the bot that comes in late leaves with its room.
 
-The bot worker is frozen for real (SIGSTOP), as a starved machine freezes it; the explorer met such
-a join once, answered 15 s late.
+The bot worker is frozen for real (SIGSTOP), as a starved machine freezes it. The explorer met such a
+join once, unanswered past 5 s; the fake then waited for its bot up to the worker's 15 s bound.
 """
 
 from __future__ import annotations
