@@ -18,6 +18,7 @@ from livekit import rtc
 
 from conformance import timeline
 from pytest_estuary import audio
+from pytest_estuary.client.livekit_voice import install_log_redaction
 from pytest_estuary.tls import ssl_context, verify_once
 from pytest_estuary.waiting import WaitTimeout, wait_until
 
@@ -57,6 +58,7 @@ class RtcPeer:
     """One ``livekit.rtc`` participant; ``say()`` plays audio on its microphone track."""
 
     def __init__(self) -> None:
+        install_log_redaction()  # livekit.rtc logs a refused token whole
         self.room = rtc.Room()
         self.source = rtc.AudioSource(SAMPLE_RATE, 1)
         self.heard: dict[str, list[audio.PCM16]] = {}
