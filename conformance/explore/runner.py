@@ -198,7 +198,7 @@ def explore(
                 sequences_left -= world.sequences - before
     result.seconds = time.monotonic() - started
     result.sequences, result.steps = world.sequences, world.total_steps
-    result.blocks, result.exercised = dict(world.blocks), set(world.exercised)
+    result.blocks, result.exercised = dict(world.blocks), world.exercised
     result.first_reached_after = {r: at - started for r, at in world.first_exercised.items() if at >= started}
     return result
 

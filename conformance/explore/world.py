@@ -161,8 +161,8 @@ class World:
     sequences: int = 0  # across the exploration (the bench's steps per second)
     total_steps: int = 0
     first_breach: dict[str, float] = field(default_factory=dict)  # requirement → when first seen broken
-    exercised: set[str] = field(default_factory=set)  # requirements some step gave a chance to break
-    first_exercised: dict[str, float] = field(default_factory=dict)  # requirement → when first exercised
+    first_exercised: dict[str, float] = field(default_factory=dict)  # requirement → when a step first
+    # gave it a chance to break
     stop_at: float = float("inf")  # the budget's end: no new sequence or step, unless shrinking a finding
     hard_deadline: float = float("inf")  # monotonic time past which no sequence or step starts at all
     breached: bool = False  # a finding was raised in this hypothesis run (it is shrunk past stop_at)
@@ -211,9 +211,12 @@ class World:
         self._exercise(requirement)
 
     def _exercise(self, requirement: str) -> None:
-        if requirement not in self.exercised:
-            self.exercised.add(requirement)
-            self.first_exercised[requirement] = time.monotonic()
+        self.first_exercised.setdefault(requirement, time.monotonic())
+
+    @property
+    def exercised(self) -> set[str]:
+        """The requirements some step gave a chance to break."""
+        return set(self.first_exercised)
 
     def open_peers(self) -> list[ExplorerPeer]:
         return [p for p in self.peers.values() if p.live and p.authenticated]
