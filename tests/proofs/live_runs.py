@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_estuary.conformance_cli import CONFIG_FILE, suite_dir
+from pytest_estuary.fixtures import FAKE_ONLY_REASON
 from pytest_estuary.livekit_server import LiveKitCredentials
 
 __all__ = ["CLIENT_CASES", "SuiteRun", "collect", "explain", "livekit_env", "run_suite", "verdict_sets"]
@@ -96,7 +97,6 @@ def livekit_env(creds: LiveKitCredentials) -> dict[str, str]:
 
 # A failed proof's message is cut from the top when CI shows it: the verdicts that matter come first.
 _WORST_FIRST = ("ERROR", "FAIL", "NON-STRICT", "BLOCKED", "SKIPPED")
-LIVE_ONLY_SKIP = "not available with --estuary-live"
 
 
 def explain(run: SuiteRun) -> str:
@@ -104,11 +104,11 @@ def explain(run: SuiteRun) -> str:
     cannot have (they need the embedded fake) are counted, not listed."""
     if run.report is None:
         return f"{run.seconds:.0f} s, exit {run.code}, no report:\n{run.output[-3000:]}"
-    shown = [c for c in run.cases() if c["verdict"] != "PASS" and LIVE_ONLY_SKIP not in (c["reason"] or "")]
+    shown = [c for c in run.cases() if c["verdict"] != "PASS" and FAKE_ONLY_REASON not in (c["reason"] or "")]
     shown.sort(key=lambda c: _WORST_FIRST.index(c["verdict"]) if c["verdict"] in _WORST_FIRST else -1)
     lines = [f"{c['id']} {c['verdict']} {c['nodeid'].rsplit('::', 1)[-1]}: {(c['reason'] or '')[:400]}" for c in shown]
-    live_only = sum(LIVE_ONLY_SKIP in (c["reason"] or "") for c in run.cases())
-    head = f"{run.seconds:.0f} s, exit {run.code}, {live_only} cases skipped as embedded-only"
+    fake_only = sum(FAKE_ONLY_REASON in (c["reason"] or "") for c in run.cases())
+    head = f"{run.seconds:.0f} s, exit {run.code}, {fake_only} cases skipped as embedded-only"
     return "\n".join([head, *lines])
 
 
