@@ -172,8 +172,10 @@ async def probe(world: World) -> None:
     its answer also marks the step's end: errors for the step's own events have come by then."""
     for peer in world.open_peers():
         payload = {"text": f"probe {next(_probes)}", "textOnly": True}
-        since = await peer.send("text", payload)
+        since = await peer.send("text", payload, probe=True)
         got = await peer.first("bot_response", since, world.bounds.reply, _final)
+        if got is not None:
+            peer.unanswered.clear()  # the server had everything this socket sent before the probe
         if (peer.disconnected.is_set() and not peer.closing) or (got is None and world.watch()):
             continue  # the hang-up or the broken invariant is the finding, not the missing reply
         world.expect(

@@ -41,10 +41,11 @@ def wire_1_one_object_argument(world: World) -> str | None:
 def wire_2_documented_forms_accepted(world: World) -> str | None:
     """WIRE-2: a documented form is never refused (`error`) nor answered by a hang-up."""
     for peer in _all_peers(world):
-        if hung_up(peer) and peer.last_sent is not None and peer.last_sent[1] and not _timed_out(peer):
+        cause = peer.hang_up_cause() if hung_up(peer) and not _timed_out(peer) else None
+        if cause is not None and cause[1]:
             return (
-                f"{peer.name}: Expected: the connection to stay after {peer.last_sent[0]} (a documented form)\n"
-                f"Actual:   the server closed the connection after {peer.last_sent[0]}"
+                f"{peer.name}: Expected: the connection to stay after {cause[0]} (a documented form)\n"
+                f"Actual:   the server closed the connection after {cause[0]}"
             )
     step = world.steps[-1] if world.steps else None
     if step is None:
@@ -65,10 +66,11 @@ def _timed_out(peer: ExplorerPeer) -> bool:
 def wire_3_malformed_gets_error_and_connection_stays(world: World) -> str | None:
     """WIRE-3: a malformed payload gets `error` naming the event; it or an unknown event never closes the connection."""
     for peer in _all_peers(world):
-        if hung_up(peer) and peer.last_sent is not None and not peer.last_sent[1] and not _timed_out(peer):
+        cause = peer.hang_up_cause() if hung_up(peer) and not _timed_out(peer) else None
+        if cause is not None and not cause[1]:
             return (
-                f"{peer.name}: Expected: the connection to stay after {peer.last_sent[0]} (malformed or unknown)\n"
-                f"Actual:   the server closed the connection after {peer.last_sent[0]}"
+                f"{peer.name}: Expected: the connection to stay after {cause[0]} (malformed or unknown)\n"
+                f"Actual:   the server closed the connection after {cause[0]}"
             )
     return _broken(world, "WIRE-3")
 

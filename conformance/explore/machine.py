@@ -13,10 +13,12 @@ first rule, and a first rule the shrinker could delete left it unable to shorten
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -24,9 +26,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from conformance.explore import actions
 from conformance.explore.actions import FORMS, MALFORMED, RECORDINGS, UNKNOWN_FORMS, describe_form
 from conformance.explore.invariants import INVARIANTS
-from conformance.explore.world import SLOTS, ExplorerPeer, World
+from conformance.explore.world import SLOTS, ExplorerError, ExplorerPeer, World
+from pytest_estuary.explore_replay import ReplayStep
 
-__all__ = ["Breach", "breach_type", "machine_class"]
+__all__ = ["Breach", "breach_type", "machine_class", "run_steps"]
 
 STEP_BOUND_FACTOR = 4  # an action waits at most a few of its bounds (connect, wait, probe per socket)
 
@@ -36,10 +39,11 @@ class Breach(AssertionError):
 
     requirement = ""
 
-    def __init__(self, message: str, steps: list[dict[str, Any]]) -> None:
+    def __init__(self, message: str, steps: list[dict[str, Any]], calls: Sequence[ReplayStep] = ()) -> None:
         super().__init__(f"{self.requirement}: {message}")
         self.message = message
         self.steps = steps
+        self.calls = tuple(calls)  # the rules that ran, with their arguments: they replay it
 
 
 @cache
@@ -57,6 +61,24 @@ SLOT = st.sampled_from(SLOTS)
 AUTH_STYLE = st.sampled_from(("connect", "event"))
 RECORDING = st.integers(0, max(0, len(RECORDINGS) - 1))
 BACK = st.integers(0, 3)  # which reply a message_id names: the newest (0) or one of the few before it
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def step(**arguments: st.SearchStrategy[Any]) -> Callable[[F], F]:
+    """``@rule`` that also notes which rule ran with which arguments (a finding's replay line)."""
+
+    def accept(function: F) -> F:
+        order = list(inspect.signature(function).parameters)
+
+        @functools.wraps(function)
+        def recorded(self: Any, **kwargs: Any) -> None:
+            self.call = ReplayStep(function.__name__, tuple(sorted(kwargs.items(), key=lambda a: order.index(a[0]))))
+            function(self, **kwargs)
+
+        as_rule: Any = rule(**arguments)  # type: ignore[call-overload]  # its overloads want Bundle targets
+        return cast(F, as_rule(recorded))
+
+    return accept
 
 
 def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateMachine]:
@@ -68,6 +90,7 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
             world.begin()
             world.watch = lambda: any(INVARIANTS[r](world) for r in INVARIANTS if r in checked)
             self._broken = False
+            self.call = ReplayStep("")
 
         def teardown(self) -> None:
             try:
@@ -90,7 +113,7 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
 
         def _do(self, label: str, action: Coroutine[Any, Any, None]) -> None:
             try:
-                world.start_step(label)
+                world.start_step(label, self.call)
             except BaseException:  # the budget is spent: the action never runs, and says nothing of it
                 action.close()
                 raise
@@ -105,13 +128,13 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
         # -- sockets -------------------------------------------------------------------------
 
         @precondition(lambda self: len(world.peers) < len(SLOTS))
-        @rule(slot=SLOT, style=AUTH_STYLE)
+        @step(slot=SLOT, style=AUTH_STYLE)
         def open_socket(self, slot: str, style: str) -> None:
             free = next(s for s in (slot, *SLOTS) if s not in world.peers)
             self._do(f"open_socket({free}, auth={style})", actions.open_session(world, free, style))
 
         @precondition(lambda self: bool(world.peers))
-        @rule(slot=SLOT)
+        @step(slot=SLOT)
         def close_socket(self, slot: str) -> None:
             chosen = slot if slot in world.peers else next(iter(world.peers))
             self._do(f"close_socket({chosen})", actions.close_socket(world, chosen))
@@ -119,33 +142,33 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
         # -- text ----------------------------------------------------------------------------
 
         @precondition(lambda self: self._any())
-        @rule(slot=SLOT, form=_forms("text"))
+        @step(slot=SLOT, form=_forms("text"))
         def text(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             self._do(f"text({s}, {FORMS['text'][form]!r})", actions.text(world, s, form))
 
         @precondition(lambda self: self._any())
-        @rule(slot=SLOT, form=_forms("say_line"))
+        @step(slot=SLOT, form=_forms("say_line"))
         def say_line(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             self._do(f"say_line({s}, {FORMS['say_line'][form]!r})", actions.say_line(world, s, form))
 
         @precondition(lambda self: self._any())
-        @rule(slot=SLOT, form=_forms("client_interrupt"), back=BACK)
+        @step(slot=SLOT, form=_forms("client_interrupt"), back=BACK)
         def interrupt(self, slot: str, form: int, back: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             shown = describe_form(FORMS["client_interrupt"][form]).replace("<a reply>", f"<reply -{back}>")
             self._do(f"client_interrupt({s}, {shown})", actions.interrupt(world, s, form, back))
 
         @precondition(lambda self: self._any())
-        @rule(slot=SLOT, form=_forms("audio_playback_complete"), back=BACK)
+        @step(slot=SLOT, form=_forms("audio_playback_complete"), back=BACK)
         def playback_complete(self, slot: str, form: int, back: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             shown = describe_form(FORMS["audio_playback_complete"][form]).replace("<a reply>", f"<reply -{back}>")
             self._do(f"audio_playback_complete({s}, {shown})", actions.playback_complete(world, s, form, back))
 
         @precondition(lambda self: self._any())
-        @rule(slot=SLOT, index=st.integers(0, len(MALFORMED) - 1))
+        @step(slot=SLOT, index=st.integers(0, len(MALFORMED) - 1))
         def malformed(self, slot: str, index: int) -> None:
             event, payload, needs_voice = MALFORMED[index]
             if needs_voice and not self._any(lambda p: p.authenticated and p.ws_voice):
@@ -154,7 +177,7 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
             self._do(f"malformed({s}, {event} {payload!r})", actions.malformed(world, s, index))
 
         @precondition(lambda self: self._any())
-        @rule(slot=SLOT, form=st.integers(0, len(UNKNOWN_FORMS) - 1))
+        @step(slot=SLOT, form=st.integers(0, len(UNKNOWN_FORMS) - 1))
         def unknown_event(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             shown = describe_form(UNKNOWN_FORMS[form])
@@ -163,21 +186,21 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
         # -- WebSocket voice -----------------------------------------------------------------
 
         @precondition(lambda self: self._any())
-        @rule(slot=SLOT, form=_forms("start_voice"))
+        @step(slot=SLOT, form=_forms("start_voice"))
         def start_voice(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             shown = describe_form(FORMS["start_voice"][form])
             self._do(f"start_voice({s}, {shown})", actions.start_voice(world, s, form))
 
         @precondition(lambda self: self._any())
-        @rule(slot=SLOT, form=_forms("stop_voice"))
+        @step(slot=SLOT, form=_forms("stop_voice"))
         def stop_voice(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             shown = describe_form(FORMS["stop_voice"][form])
             self._do(f"stop_voice({s}, {shown})", actions.stop_voice(world, s, form))
 
         @precondition(lambda self: self._any(lambda p: p.authenticated and p.ws_voice))
-        @rule(slot=SLOT, recording=RECORDING)
+        @step(slot=SLOT, recording=RECORDING)
         def say_websocket(self, slot: str, recording: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated and p.ws_voice)
             name = RECORDINGS[recording].name
@@ -186,21 +209,21 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
         # -- LiveKit voice -------------------------------------------------------------------
 
         @precondition(lambda self: self._any())
-        @rule(slot=SLOT, form=_forms("livekit_token"))
+        @step(slot=SLOT, form=_forms("livekit_token"))
         def livekit_token(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             shown = describe_form(FORMS["livekit_token"][form])
             self._do(f"livekit_token({s}, {shown})", actions.livekit_token(world, s, form))
 
         @precondition(lambda self: self._any(_room_to_connect))
-        @rule(slot=SLOT)
+        @step(slot=SLOT)
         def room_connect(self, slot: str) -> None:
             s = self._pick(slot, _room_to_connect)
             room = world.peers[s].token_rooms[-1]
             self._do(f"room_connect({s}, {room})", actions.room_connect(world, s))
 
         @precondition(lambda self: self._any())
-        @rule(slot=SLOT, connect=st.booleans(), form=_forms("livekit_join"))
+        @step(slot=SLOT, connect=st.booleans(), form=_forms("livekit_join"))
         def livekit_start(self, slot: str, connect: bool, form: int) -> None:
             """A client's LiveKit start in one step: livekit_token, the room connect (or not), livekit_join."""
             s = self._pick(slot, lambda p: p.authenticated)
@@ -209,27 +232,27 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
             self._do(label, actions.livekit_start(world, s, connect, form))
 
         @precondition(lambda self: bool(_connected_rooms()))
-        @rule()
+        @step()
         def room_leave(self) -> None:
             room = _connected_rooms()[0]
             self._do(f"room_leave({room})", actions.room_leave(world, room))
 
         @precondition(lambda self: bool(_connected_rooms()))
-        @rule(recording=RECORDING)
+        @step(recording=RECORDING)
         def say_livekit(self, recording: int) -> None:
             room = _connected_rooms()[-1]
             name = RECORDINGS[recording].name
             self._do(f"say_livekit({room}, {name})", actions.say_livekit(world, room, recording))
 
         @precondition(lambda self: self._any(lambda p: p.authenticated and p.fresh_token))
-        @rule(slot=SLOT, form=_forms("livekit_join"))
+        @step(slot=SLOT, form=_forms("livekit_join"))
         def livekit_join(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated and p.fresh_token)
             shown = describe_form(FORMS["livekit_join"][form])
             self._do(f"livekit_join({s}, {shown})", actions.livekit_join(world, s, form))
 
         @precondition(lambda self: self._any())
-        @rule(slot=SLOT, form=_forms("livekit_leave"))
+        @step(slot=SLOT, form=_forms("livekit_leave"))
         def livekit_leave(self, slot: str, form: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
             shown = describe_form(FORMS["livekit_leave"][form])
@@ -250,7 +273,7 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
                     self._broken = True
                     world.breached = True  # shrinking it may go on past the budget
                     world.first_breach.setdefault(requirement, time.monotonic())
-                    raise breach_type(requirement)(problem, [s.to_json() for s in world.steps])
+                    raise breach_type(requirement)(problem, [s.to_json() for s in world.steps], world.calls)
 
     def _room_to_connect(peer: ExplorerPeer) -> bool:
         return peer.authenticated and peer.fresh_token and peer.token_rooms[-1] not in world.rooms
@@ -263,3 +286,36 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
         ]
 
     return EstuaryExplorer
+
+
+def run_steps(world: World, checked: frozenset[str], steps: Sequence[ReplayStep]) -> Breach | None:
+    """Run ``steps`` as one sequence, without hypothesis: the breach of a ``checked`` requirement, or
+    None when none broke or a step could not run (its precondition did not hold: the server
+    answered differently this time, or a shorter sequence lost what the step needed)."""
+    machine_type = machine_class(world, checked)
+    rules = {r.function.__name__: r for r in machine_type.setup_state().rules}
+    for n, replayed in enumerate(steps, 1):
+        if replayed.rule not in rules:
+            known = ", ".join(sorted(rules))
+            raise ExplorerError(f"step {n} names no rule of the explorer: {replayed.rule!r} (its rules: {known})")
+        wanted, given = sorted(rules[replayed.rule].arguments), sorted(name for name, _ in replayed.args)
+        if wanted != given:
+            raise ExplorerError(f"step {n}: {replayed.rule} takes the arguments {wanted}, got {given}")
+    machine: Any = machine_type()  # an EstuaryExplorer: its rules are called by name
+    found: Breach | None = None
+    try:
+        machine.protocol_holds()
+        for replayed in steps:
+            if not all(holds(machine) for holds in rules[replayed.rule].preconditions):
+                world.note("", f"{replayed.text()} cannot run now: its precondition does not hold")
+                return None
+            getattr(machine, replayed.rule)(**dict(replayed.args))
+            machine.protocol_holds()
+    except Breach as breach:
+        found = breach
+    finally:
+        try:
+            machine.teardown()  # the last checks (unless broken), then everything closed
+        except Breach as breach:
+            found = found or breach
+    return found if found is not None and found.requirement in checked else None

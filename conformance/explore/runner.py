@@ -1,15 +1,15 @@
 """The exploration: hypothesis runs the state machine in small batches until the budget is spent.
 
-A finding (a broken invariant, shrunk) is replayed once from its ``@reproduce_failure`` blob: it
-stands when it breaks the same requirement again, else it is reported as flaky. Exploring goes on
-with that requirement's check off, so one run can find several requirements broken.
+A finding (a broken invariant) is shrunk by hypothesis, then step by step (``_fewer_steps``), and
+its steps are replayed once: it stands when they break the same requirement again, else it is
+reported as flaky. Exploring goes on with that requirement's check off, so one run can find several
+requirements broken.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,20 +22,20 @@ from hypothesis.errors import DidNotReproduce, Flaky
 from hypothesis.internal.conjecture import engine as conjecture_engine
 from hypothesis.stateful import run_state_machine_as_test
 
-from conformance.explore.machine import Breach, machine_class
+from conformance.explore.machine import Breach, machine_class, run_steps
 from conformance.explore.requirements import EXPLORED
-from conformance.explore.world import ExplorationStopped, World
+from conformance.explore.world import ExplorationStopped, ExplorerError, World
 from pytest_estuary.explore_replay import ExploreReplay
 
 __all__ = ["BATCH_EXAMPLES", "STEPS_PER_SEQUENCE", "Exploration", "Finding", "explore", "replay_finding"]
 
 BATCH_EXAMPLES = 25  # sequences per hypothesis run (the world also checks the budget before each step)
 SHRINK_FACTOR = 2  # shrinking a finding may take twice the exploring budget (LK-9's tries cost 5 s each)
+HYPOTHESIS_SHRINK_SHARE = 0.25  # of that, hypothesis' shrinker's; deleting steps (_fewer_steps) has the rest
 # Past budget x (1 + SHRINK_FACTOR) + HARD_SLACK no sequence or step starts: a batch or a shrink
 # that will not end (a fresh-clone run once saw one spin past a 600 s bound) cannot hold the run.
 HARD_SLACK = 60.0
-STEPS_PER_SEQUENCE = 10  # reaches any documented state (two sockets, token, join, voice); short to shrink fast
-_BLOB = re.compile(r"@reproduce_failure\('(?P<version>[^']+)', b'(?P<blob>[A-Za-z0-9+/=]+)'\)")
+STEPS_PER_SEQUENCE = 20  # reaches any documented state; long enough for three-step patterns (steps are deleted fast)
 
 
 @dataclass
@@ -76,7 +76,7 @@ def _settings(examples: int, database: bool, shrink: bool = True) -> hypothesis_
         max_examples=examples,
         stateful_step_count=STEPS_PER_SEQUENCE,
         deadline=None,  # network round trips: their bounds are the protocol's, checked by the invariants
-        print_blob=True,
+        print_blob=False,  # a finding's replay line is its steps (pytest_estuary.explore_replay)
         report_multiple_bugs=False,
         suppress_health_check=list(HealthCheck),
         phases=(Phase.explicit, Phase.reuse, Phase.generate, *((Phase.shrink,) if shrink else ())),
@@ -116,17 +116,12 @@ def _stopped(exc: BaseException) -> ExplorationStopped | None:
     return None
 
 
-def _replay_line(requirement: str, exc: BaseException) -> str | None:
-    for note in getattr(exc, "__notes__", ()):
-        found = _BLOB.search(note)
-        if found:
-            return ExploreReplay(requirement=requirement, version=found["version"], blob=found["blob"]).line()
-    return None
-
-
 def replay_finding(world: World, replay: ExploreReplay) -> Breach | None:
     """Run the one sequence ``replay`` names; the breach of its requirement when it happens again."""
-    assert replay.requirement is not None and replay.version is not None and replay.blob is not None
+    assert replay.requirement is not None
+    if replay.steps:
+        return _replayed_steps(world, replay)
+    assert replay.version is not None and replay.blob is not None
     machine = machine_class(world, frozenset({replay.requirement}))
     reproduce_failure(replay.version, replay.blob.encode("ascii"))(machine)
     bounds = world.stop_at, world.hard_deadline
@@ -164,7 +159,7 @@ def explore(
     world.stop_at, world.hard_deadline = deadline, deadline + SHRINK_FACTOR * budget + HARD_SLACK
     checked = set(EXPLORED)
     sequences_left = examples if examples is not None else None
-    with _shrinking_within(SHRINK_FACTOR * budget):
+    with _shrinking_within(SHRINK_FACTOR * budget * HYPOTHESIS_SHRINK_SHARE):
         while checked and time.monotonic() < deadline and (sequences_left is None or sequences_left > 0):
             batch = BATCH_EXAMPLES if sequences_left is None else min(BATCH_EXAMPLES, sequences_left)
             machine = machine_class(world, frozenset(checked))
@@ -204,15 +199,56 @@ def explore(
 
 
 def _judge(world: World, breach: Breach, exc: BaseException) -> Finding:
-    replay = _replay_line(breach.requirement, exc)
-    finding = Finding(breach.requirement, breach.message, breach.steps, replay)
     if breach is not exc:
-        finding.flaky = "hypothesis saw the sequence pass when it ran it again while shrinking"
-    elif replay is None:
-        finding.flaky = "hypothesis gave no replay blob for it"
-    else:
-        from pytest_estuary.explore_replay import parse_replay
-
-        if replay_finding(world, parse_replay(replay)) is None:
-            finding.flaky = "it did not happen again when its shrunk sequence was replayed"
+        line = ExploreReplay(requirement=breach.requirement, steps=breach.calls).line()
+        flaky = "hypothesis saw the sequence pass when it ran it again while shrinking"
+        return Finding(breach.requirement, breach.message, breach.steps, line, flaky)
+    shortest = _fewer_steps(world, breach)
+    replay = ExploreReplay(requirement=breach.requirement, steps=shortest.calls)
+    unfinished = None
+    try:
+        again = _replayed_steps(world, replay)
+    except ExplorerError as exc:
+        again, unfinished = None, str(exc)
+    finding = Finding(breach.requirement, (again or shortest).message, (again or shortest).steps, replay.line())
+    if again is None:
+        outcome = f"could not finish ({unfinished})" if unfinished else "did not break it again"
+        finding.flaky = f"its shrunk sequence, replayed, {outcome}"
     return finding
+
+
+def _fewer_steps(world: World, breach: Breach) -> Breach:
+    """Delete steps, one at a time and the last first, then two neighbours at a time (a socket opened
+    and closed again), while what is left still breaks the requirement, until none can go.
+    hypothesis' shrinker also lowers every argument, and each of its tries that still breaks waits
+    out a bound (3 s for a reply, 5 s for a room), so its share of the budget can end with steps to
+    spare; here a sequence of n steps costs about 2n tries."""
+    checked = frozenset({breach.requirement})
+    best = breach
+    world.breached = True  # past the budget's end, bounded by the hard deadline
+    width = 1
+    while width <= 2:
+        shorter = None
+        for start in reversed(range(len(best.calls) - width + 1)):
+            if start + width > len(best.calls):
+                continue
+            try:
+                got = run_steps(world, checked, [*best.calls[:start], *best.calls[start + width :]])
+            except ExplorationStopped:
+                return best
+            except ExplorerError:  # a try the harness could not finish is no shorter finding
+                continue
+            if got is not None:
+                best = shorter = got
+        width = 1 if shorter is not None else width + 1  # after any deletion, single steps again
+    return best
+
+
+def _replayed_steps(world: World, replay: ExploreReplay) -> Breach | None:
+    assert replay.requirement is not None
+    bounds = world.stop_at, world.hard_deadline
+    world.stop_at = world.hard_deadline = float("inf")  # one sequence: its steps are bounded
+    try:
+        return run_steps(world, frozenset({replay.requirement}), replay.steps)
+    finally:
+        world.stop_at, world.hard_deadline = bounds

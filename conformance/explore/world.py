@@ -13,10 +13,13 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+import socketio
+
 from conformance.explore.bounds import Bounds
 from conformance.explore.steps import Entry, Step, abbreviate
 from conformance.peer import RawPeer, WireEvent
 from conformance.rtc_peer import RtcPeer
+from pytest_estuary.explore_replay import ReplayStep
 from pytest_estuary.livekit_server import LiveKitCredentials
 from pytest_estuary.targets import EstuaryTarget
 from pytest_estuary.waiting import WaitTimeout, wait_until
@@ -86,7 +89,9 @@ class ExplorerPeer(RawPeer):
         self.ws_voice = False
         self.sent: dict[str, int] = {}
         self.spoke = False
-        self.last_sent: tuple[str, bool] | None = None  # (event, a documented form?)
+        # (event, a documented form?, a probe?) sent since the last probe was answered: what a hang-up
+        # followed (the server had everything before that answer)
+        self.unanswered: list[tuple[str, bool, bool]] = []
         self.streams: list[asyncio.Task[None]] = []
         self.token_reply: dict[str, Any] = {}
         self.left_rooms: set[str] = set()  # rooms of tokens given before a livekit_leave or stop_voice
@@ -100,15 +105,31 @@ class ExplorerPeer(RawPeer):
         super()._record(direction, name, args)
         self.world.log("sent" if direction == "out" else "received", self.name, name, args)
 
-    async def send(self, name: str, payload: Any, *, documented: bool = True) -> float:
-        """Emit ``name``; returns the send time. ``documented``: a form protocol.md lists (WIRE-2)."""
+    async def send(self, name: str, payload: Any, *, documented: bool = True, probe: bool = False) -> float:
+        """Emit ``name``; returns the send time. ``documented``: a form protocol.md lists (WIRE-2);
+        ``probe``: the explorer's own text probe after a step."""
         self.sent[name] = self.sent.get(name, 0) + 1
-        self.last_sent = (name, documented)
+        self.unanswered.append((name, documented, probe))
         if not documented:
             self.world.malformed_sent.add(self.name)
         started = time.monotonic()
-        await self.emit(name, payload)
+        try:
+            await self.emit(name, payload)
+        except socketio.exceptions.BadNamespaceError:
+            if self.sio.connected and not self.disconnected.is_set():
+                raise
+            # The server closed the socket while this was on its way: the hang-up is the finding.
+            self.world.note(self.name, f"{name} not sent: the server had closed the connection")
         return started
+
+    def hang_up_cause(self) -> tuple[str, bool] | None:
+        """The event a hang-up of the server followed, and whether it was a documented form: the
+        first malformed or unknown one sent since the last probe was answered, else the step's
+        own event rather than the probe that came after it."""
+        if not self.unanswered:
+            return None
+        ranked = sorted(self.unanswered, key=lambda sent: (sent[1], sent[2]))  # malformed first, probes last
+        return ranked[0][0], ranked[0][1]
 
     @property
     def live(self) -> bool:
@@ -150,6 +171,7 @@ class World:
     peers: dict[str, ExplorerPeer] = field(default_factory=dict)
     rooms: dict[str, tuple[str, RtcPeer]] = field(default_factory=dict)  # room → (socket, connection)
     steps: list[Step] = field(default_factory=list)
+    calls: list[ReplayStep] = field(default_factory=list)  # each step's rule and arguments
     expectations: list[Expectation] = field(default_factory=list)
     blocks: dict[str, str] = field(default_factory=dict)  # requirement → what failed (a step, not a finding)
     malformed_sent: set[str] = field(default_factory=set)  # sockets sent a malformed form in this step
@@ -190,9 +212,10 @@ class World:
         step = self.steps[-1]
         (step.sent if direction == "sent" else step.received).append(entry)
 
-    def start_step(self, action: str) -> None:
+    def start_step(self, action: str, call: ReplayStep) -> None:
         self._may_start()
         self.steps.append(Step(len(self.steps) + 1, action, time.monotonic() - self.t0))
+        self.calls.append(call)
         self.malformed_sent = set()
         self.total_steps += 1
         for requirement in ("WIRE-1", "WIRE-2"):
@@ -248,4 +271,5 @@ class World:
     def reset(self) -> None:
         self.loop.run(self.close_all(), self.bounds.leave * (2 + len(self.rooms) + len(self.peers)), "clean-up")
         self.steps = []
+        self.calls = []
         self.expectations = []

@@ -10,6 +10,7 @@ import pytest
 from conformance.explore import runner
 from conformance.explore.bounds import Bounds
 from conformance.explore.world import ExplorationStopped, LoopThread, World
+from pytest_estuary.explore_replay import ReplayStep
 from pytest_estuary.targets import EstuaryTarget
 
 TARGET = EstuaryTarget("http://127.0.0.1:1", "key-0123456789", "character", "player", "fake", 3.0)
@@ -22,7 +23,7 @@ def test_no_sequence_starts_past_the_hard_bound() -> None:
         world.begin()
     assert stopped.value.overrun
     with pytest.raises(ExplorationStopped):
-        world.start_step("text(p1)")
+        world.start_step("text(p1)", ReplayStep("text"))
 
 
 def test_past_the_budget_only_a_finding_being_shrunk_goes_on() -> None:
@@ -33,7 +34,7 @@ def test_past_the_budget_only_a_finding_being_shrunk_goes_on() -> None:
     assert not stopped.value.overrun
     world.breached = True
     world.begin()
-    world.start_step("text(p1)")
+    world.start_step("text(p1)", ReplayStep("text"))
 
 
 def test_an_exploration_past_its_hard_bound_stops_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

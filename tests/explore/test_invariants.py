@@ -15,6 +15,7 @@ from conformance.explore.invariants import (
 )
 from conformance.explore.world import ExplorerPeer, LoopThread, World
 from conformance.peer import WireEvent
+from pytest_estuary.explore_replay import ReplayStep
 from pytest_estuary.targets import EstuaryTarget
 
 TARGET = EstuaryTarget("http://127.0.0.1:1", "key-0123456789", "character", "player", "fake", 3.0)
@@ -23,7 +24,7 @@ TARGET = EstuaryTarget("http://127.0.0.1:1", "key-0123456789", "character", "pla
 def _world() -> tuple[World, ExplorerPeer]:
     world = World(TARGET, Bounds.for_timeout(3.0), cast(LoopThread, None))
     world.begin()
-    world.start_step("open_socket(p1, auth=connect)")
+    world.start_step("open_socket(p1, auth=connect)", ReplayStep("open_socket"))
     peer = ExplorerPeer(world, TARGET, "p1")
     peer.authenticated = True
     world.peers["p1"] = peer
@@ -80,12 +81,16 @@ def test_wire_1_breaks_on_an_event_without_its_object() -> None:
 
 def test_a_hang_up_is_wire_2_after_a_documented_form_and_wire_3_after_a_malformed_one() -> None:
     world, peer = _world()
-    peer.last_sent = ("audio_playback_complete", True)
+    # the step's own event, not the probe sent after it before the server's close arrived
+    peer.unanswered = [("audio_playback_complete", True, False), ("text", True, True)]
     _in(peer, "<disconnect>")
     peer.disconnected.set()
     assert "after audio_playback_complete (a documented form)" in str(wire_2_documented_forms_accepted(world))
     assert wire_3_malformed_gets_error_and_connection_stays(world) is None
-    peer.last_sent = ("text", False)
+    peer.unanswered = [("no_such_event_in_the_protocol", False, False), ("text", True, True)]
+    assert wire_2_documented_forms_accepted(world) is None
+    assert "after no_such_event_in_the_protocol (" in str(wire_3_malformed_gets_error_and_connection_stays(world))
+    peer.unanswered = [("text", False, False)]
     assert wire_2_documented_forms_accepted(world) is None
     assert "after text (malformed or unknown)" in str(wire_3_malformed_gets_error_and_connection_stays(world))
     peer.closing = True  # the explorer closed it itself: no finding

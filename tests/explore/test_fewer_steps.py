@@ -1,0 +1,63 @@
+"""The explorer's own step deletion after hypothesis' shrinking: single steps, then neighbouring
+pairs (a socket opened and closed again), until no deletion still breaks the requirement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+import pytest
+
+from conformance.explore import runner
+from conformance.explore.bounds import Bounds
+from conformance.explore.machine import Breach, breach_type
+from conformance.explore.world import LoopThread, World
+from pytest_estuary.explore_replay import ReplayStep
+from pytest_estuary.targets import EstuaryTarget
+
+TARGET = EstuaryTarget("http://127.0.0.1:1", "key-0123456789", "character", "player", "fake", 3.0)
+LK9 = breach_type("LK-9")
+
+
+def _steps(*names: str) -> list[ReplayStep]:
+    return [ReplayStep(name) for name in names]
+
+
+def _server_that_keeps_a_room_after_token_then_leave(
+    world: World, checked: frozenset[str], steps: Sequence[ReplayStep]
+) -> Breach | None:
+    """Stands in for a server run: two sockets at most, none closed that is not open (the
+    preconditions), and a token then a leave with a socket open breaks LK-9."""
+    open_sockets, token = 0, False
+    for n, step in enumerate(steps, 1):
+        if step.rule == "open":
+            if open_sockets == 2:
+                return None  # cannot run: the sequence is over without a finding
+            open_sockets += 1
+        elif step.rule == "close":
+            if open_sockets == 0:
+                return None
+            open_sockets -= 1
+        elif open_sockets == 0:
+            return None
+        elif step.rule == "token":
+            token = True
+        elif step.rule == "leave" and token:
+            return LK9("room kept", [{"n": i} for i in range(1, n + 1)], steps[:n])
+    return None
+
+
+def test_single_steps_then_pairs_go_until_none_can(monkeypatch: pytest.MonkeyPatch) -> None:
+    tried: list[int] = []
+
+    def run(world: World, checked: frozenset[str], steps: Sequence[ReplayStep]) -> Breach | None:
+        tried.append(len(steps))
+        return _server_that_keeps_a_room_after_token_then_leave(world, checked, steps)
+
+    monkeypatch.setattr(runner, "run_steps", run)
+    found = _steps("open", "close", "open", "open", "text", "close", "token", "leave", "text")
+    world = World(TARGET, Bounds.for_timeout(3.0), cast(LoopThread, None))
+    shortest = runner._fewer_steps(world, LK9("room kept", [], found[:8]))
+    assert [s.rule for s in shortest.calls] == ["open", "token", "leave"]
+    assert world.breached  # it runs past the budget, as shrinking does
+    assert len(tried) < 4 * len(found)
