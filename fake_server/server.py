@@ -172,6 +172,9 @@ class FakeEstuaryServer:
             for task in pending:
                 task.cancel()
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            if self._runner is not None:  # a shutdown cut short (stop()'s bound) left the site open
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(self._runner.cleanup())
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
@@ -217,8 +220,10 @@ class FakeEstuaryServer:
         if loop is None or thread is None:
             return
         if self._engine is not None:
-            with contextlib.suppress(Exception):
+            try:
                 self._call(self._shutdown(), timeout)
+            except Exception as exc:  # the loop's own end closes the listening socket (_run)
+                log.warning("the fake server's shutdown did not complete: %s", f"{type(exc).__name__}: {exc}")
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
         self._loop = self._thread = self._engine = self._runner = None
@@ -231,10 +236,13 @@ class FakeEstuaryServer:
                 task.cancel()
         if isinstance(engine.sio, GuardedServer):
             engine.sio.cancel_deadlines()
-        await self._disconnect_all()
-        await engine.aclose()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        try:
+            await self._disconnect_all()
+            await engine.aclose()
+        finally:  # whatever failed above, the port is given back
+            runner, self._runner = self._runner, None
+            if runner is not None:
+                await runner.cleanup()
 
     def __enter__(self) -> FakeEstuaryServer:
         return self.start()
