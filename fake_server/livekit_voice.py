@@ -38,11 +38,16 @@ class LiveKitVoice:
         if bad.livekit_refused is not None:
             await engine.emit(session, "livekit_error", {"error": bad.livekit_refused})
             return
-        # At most one room per session: a new token releases the voice and the warm bot of the last.
+        # At most one room per session: a new token releases the voice and the warm bot of the last,
+        # and deletes the last token's room (the client may be in it without a join or a warm bot:
+        # no_bot, or warm-up off).
+        previous, joined = session.token_room, session.voice == "livekit"
         stale, session.warm_bot = session.warm_bot, None
-        if session.voice == "livekit":
+        if joined:
             await engine.release_voice(session)
         await engine.discard_warm_bot(stale)
+        if previous is not None and stale is None and not joined:
+            await engine.delete_room(previous)
         if engine.sessions.get(session.sid) is not session:
             return  # it ended while its last room went: no new one for nobody
         warm_up = engine.settings.bot_warmup and not bad.no_bot
