@@ -139,6 +139,23 @@ async def test_a_token_room_joined_only_by_the_client_ends_at_leave_without_a_bo
     assert reply["room"] not in fake.live_rooms()
 
 
+@pytest.mark.asyncio
+async def test_a_new_token_ends_the_last_tokens_room_without_a_bot(fake: FakeEstuaryServer, peers: Peers) -> None:
+    """Found by the explorer against ``no_bot``: a client in the first token's room asks for a second
+    token; the first room must not outlive livekit_leave (at most one room per session, LK-9)."""
+    fake.misbehave(no_bot=True)
+    p = peers.peer()
+    await p.session()
+    first = peers.room()
+    reply, _ = await request_token(p)
+    await join_room(first, reply, timeout=5.0)
+    second, _ = await request_token(p)
+    assert second["room"] != reply["room"]
+    await first.wait_disconnected(timeout=LEAVE_BOUND)
+    await p.emit("livekit_leave", None)
+    assert reply["room"] not in fake.live_rooms()
+
+
 # -- LK-9: livekit_join twice ------------------------------------------------------------------------
 
 
