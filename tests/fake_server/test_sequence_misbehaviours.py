@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -122,18 +123,26 @@ async def test_leave_mid_handshake_keeps_room(fake: FakeEstuaryServer, peers: Pe
     await half.wait_disconnected(timeout=LEAVE_BOUND)
 
 
+async def _in_a_token_room_without_a_bot(
+    fake: FakeEstuaryServer, peers: Peers
+) -> tuple[RawPeer, RtcPeer, dict[str, Any]]:
+    """Under no_bot: a session, its token, and the client's own participant in the token's room."""
+    fake.misbehave(no_bot=True)
+    p = peers.peer()
+    await p.session()
+    room = peers.room()
+    reply, _ = await request_token(p)
+    await join_room(room, reply, timeout=5.0)
+    return p, room, reply
+
+
 @pytest.mark.asyncio
 async def test_a_token_room_joined_only_by_the_client_ends_at_leave_without_a_bot(
     fake: FakeEstuaryServer, peers: Peers
 ) -> None:
     """Found by the explorer against ``no_bot`` (no warm bot to take the room away): the token's room
     must end at livekit_leave even when no livekit_join made it the session's voice room (LK-9)."""
-    fake.misbehave(no_bot=True)
-    p = peers.peer()
-    await p.session()
-    half = peers.room()
-    reply, _ = await request_token(p)
-    await join_room(half, reply, timeout=5.0)
+    p, half, reply = await _in_a_token_room_without_a_bot(fake, peers)
     await p.emit("livekit_leave", None)
     await half.wait_disconnected(timeout=LEAVE_BOUND)
     assert reply["room"] not in fake.live_rooms()
@@ -143,12 +152,7 @@ async def test_a_token_room_joined_only_by_the_client_ends_at_leave_without_a_bo
 async def test_a_new_token_ends_the_last_tokens_room_without_a_bot(fake: FakeEstuaryServer, peers: Peers) -> None:
     """Found by the explorer against ``no_bot``: a client in the first token's room asks for a second
     token; the first room must not outlive livekit_leave (at most one room per session, LK-9)."""
-    fake.misbehave(no_bot=True)
-    p = peers.peer()
-    await p.session()
-    first = peers.room()
-    reply, _ = await request_token(p)
-    await join_room(first, reply, timeout=5.0)
+    p, first, reply = await _in_a_token_room_without_a_bot(fake, peers)
     second, _ = await request_token(p)
     assert second["room"] != reply["room"]
     await first.wait_disconnected(timeout=LEAVE_BOUND)
