@@ -67,10 +67,27 @@ class RtcPeer:
         self._tasks: list[asyncio.Task[None]] = []
         self.room.on("track_subscribed", self._on_track)
         self.room.on("disconnected", self._on_disconnected)
+        self.room.on("reconnecting", self._on_reconnecting)
+        self.room.on("reconnected", lambda: self.changes.append((time.monotonic(), "reconnected")))
+        self.changes: list[tuple[float, str]] = []  # (monotonic, what): a failure's Actual shows them
+        self._leaving: asyncio.Task[None] | None = None
         timeline.register(self)
 
     def _on_disconnected(self, *_args: object) -> None:
-        self.disconnected_at = time.monotonic()
+        if self.disconnected_at is None:
+            self.disconnected_at = time.monotonic()
+
+    def _on_reconnecting(self) -> None:
+        """The connection the server gave us has ended: we do not resume it.
+
+        A deleted room's media can close before its leave message arrives over signalling (through
+        a TLS proxy, often), and livekit.rtc then rejoins, which creates the room again (LiveKit
+        makes rooms on join). That hid the deletion from LK-9 and left a room behind.
+        """
+        self.changes.append((time.monotonic(), "reconnecting"))
+        if self.disconnected_at is None:
+            self.disconnected_at = time.monotonic()
+            self._leaving = asyncio.ensure_future(self.room.disconnect())
 
     def _on_track(self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant) -> None:
         if track.kind == rtc.TrackKind.KIND_AUDIO:
@@ -151,6 +168,7 @@ class RtcPeer:
                 f"Expected: the room connection to end within {timeout:.1f} s\n"
                 f"Actual:   still {self.room.connection_state}, participants "
                 f"{sorted(self.room.remote_participants)}"
+                + "".join(f"; {what} {at - start:+.2f} s" for at, what in self.changes)
             ) from None
         assert ended is not None  # wait_until returns only a truthy value
         return ended - start
@@ -162,6 +180,9 @@ class RtcPeer:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=timeout)
         self._tasks.clear()
+        if self._leaving is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._leaving, timeout)
         for step in (self.source.aclose(), self.room.disconnect()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(step, timeout)
