@@ -57,6 +57,11 @@ def _forms(event: str) -> st.SearchStrategy[int]:
     return st.integers(0, len(FORMS[event]) - 1)
 
 
+def _naming(event: str, form: int, reply: str) -> str:
+    """A form as a step shows it, with the reply it names."""
+    return describe_form(FORMS[event][form]).replace("<a reply>", reply)
+
+
 SLOT = st.sampled_from(SLOTS)
 AUTH_STYLE = st.sampled_from(("connect", "event"))
 RECORDING = st.integers(0, max(0, len(RECORDINGS) - 1))
@@ -157,14 +162,26 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
         @step(slot=SLOT, form=_forms("client_interrupt"), back=BACK)
         def interrupt(self, slot: str, form: int, back: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
-            shown = describe_form(FORMS["client_interrupt"][form]).replace("<a reply>", f"<reply -{back}>")
+            shown = _naming("client_interrupt", form, f"<reply -{back}>")
             self._do(f"client_interrupt({s}, {shown})", actions.interrupt(world, s, form, back))
+
+        @precondition(lambda self: self._any())
+        @step(slot=SLOT, form=_forms("client_interrupt"), ack=st.booleans())
+        def barge_in(self, slot: str, form: int, ack: bool) -> None:
+            s = self._pick(slot, lambda p: p.authenticated)
+            shown = _naming("client_interrupt", form, "<that reply>")
+            then = ", then audio_playback_complete {message_id: <that reply>}" if ack else ""
+            text = actions.BARGE_IN_TEXT["text"]
+            self._do(
+                f"barge_in({s}, text {text!r}, then client_interrupt {shown}{then})",
+                actions.barge_in(world, s, form, ack),
+            )
 
         @precondition(lambda self: self._any())
         @step(slot=SLOT, form=_forms("audio_playback_complete"), back=BACK)
         def playback_complete(self, slot: str, form: int, back: int) -> None:
             s = self._pick(slot, lambda p: p.authenticated)
-            shown = describe_form(FORMS["audio_playback_complete"][form]).replace("<a reply>", f"<reply -{back}>")
+            shown = _naming("audio_playback_complete", form, f"<reply -{back}>")
             self._do(f"audio_playback_complete({s}, {shown})", actions.playback_complete(world, s, form, back))
 
         @precondition(lambda self: self._any())

@@ -124,12 +124,12 @@ class ExplorerPeer(RawPeer):
 
     def hang_up_cause(self) -> tuple[str, bool] | None:
         """The event a hang-up of the server followed, and whether it was a documented form: the
-        first malformed or unknown one sent since the last probe was answered, else the step's
-        own event rather than the probe that came after it."""
-        if not self.unanswered:
-            return None
-        ranked = sorted(self.unanswered, key=lambda sent: (sent[1], sent[2]))  # malformed first, probes last
-        return ranked[0][0], ranked[0][1]
+        first malformed or unknown one sent since the last probe was answered, else the step's own
+        event that was sent last (a step may send several), rather than the probe that came after it."""
+        malformed = [sent for sent in self.unanswered if not sent[1]]
+        own = [sent for sent in self.unanswered if not sent[2]]
+        chosen = malformed[:1] or own[-1:] or self.unanswered[-1:]
+        return (chosen[0][0], chosen[0][1]) if chosen else None
 
     @property
     def live(self) -> bool:

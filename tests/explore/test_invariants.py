@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
+from conformance.explore.actions import _bot_may_be_joining
 from conformance.explore.bounds import Bounds
 from conformance.explore.invariants import (
     lk_5_ready_for_the_token_room,
@@ -95,6 +96,27 @@ def test_a_hang_up_is_wire_2_after_a_documented_form_and_wire_3_after_a_malforme
     assert "after text (malformed or unknown)" in str(wire_3_malformed_gets_error_and_connection_stays(world))
     peer.closing = True  # the explorer closed it itself: no finding
     assert wire_3_malformed_gets_error_and_connection_stays(world) is None
+
+
+def test_a_hang_up_after_a_step_of_several_events_is_blamed_on_its_last() -> None:
+    world, peer = _world()
+    # barge_in: text, client_interrupt, audio_playback_complete, then the probe
+    peer.unanswered = [("text", True, False), ("client_interrupt", True, False),
+                       ("audio_playback_complete", True, False), ("text", True, True)]  # fmt: skip
+    _in(peer, "<disconnect>")
+    peer.disconnected.set()
+    assert "closed the connection after audio_playback_complete" in str(wire_2_documented_forms_accepted(world))
+
+
+def test_a_late_look_at_the_rooms_only_while_a_bot_may_be_joining() -> None:
+    _, peer = _world()
+    assert not _bot_may_be_joining(peer)  # no token: no room, no bot
+    _in(peer, "livekit_token", {"token": "t", "url": "ws://x", "room": "r1"})
+    assert _bot_may_be_joining(peer)  # LK-11: warming up for r1
+    _in(peer, "livekit_ready", {"room": "r1"})
+    assert not _bot_may_be_joining(peer)  # the bot is in
+    _in(peer, "livekit_token", {"token": "t", "url": "ws://x", "room": "r2"})
+    assert _bot_may_be_joining(peer)  # a new token: a new warm-up
 
 
 def test_wire_2_breaks_on_an_error_in_a_step_of_documented_forms_only() -> None:
