@@ -61,3 +61,31 @@ def test_single_steps_then_pairs_go_until_none_can(monkeypatch: pytest.MonkeyPat
     assert [s.rule for s in shortest.calls] == ["open", "token", "leave"]
     assert world.breached  # it runs past the budget, as shrinking does
     assert len(tried) < 4 * len(found)
+
+
+def test_a_finding_hypothesis_saw_pass_again_stands_when_its_replay_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timing can make hypothesis' own re-run pass (a bot's join racing a leave): one replay of the
+    steps decides between a FAIL, shrunk as any other, and flaky."""
+    runs = {"left": 0}
+
+    def run(world: World, checked: frozenset[str], steps: Sequence[ReplayStep]) -> Breach | None:
+        if runs["left"] == 0:
+            return None
+        runs["left"] -= 1
+        return _server_that_keeps_a_room_after_token_then_leave(world, checked, steps)
+
+    monkeypatch.setattr(runner, "run_steps", run)
+    found = _steps("open", "text", "token", "leave")
+    world = World(TARGET, Bounds.for_timeout(3.0), cast(LoopThread, None))
+    breach = LK9("room kept", [], found)
+    wrapped = ExceptionGroup("hypothesis: flaky", [breach])
+
+    runs["left"] = 0  # the replay passes too
+    flaky = runner._judge(world, breach, wrapped)
+    assert flaky.flaky and "and so did a replay" in flaky.flaky
+    assert flaky.replay is not None and "text()" in flaky.replay  # the steps as found, to try again
+
+    runs["left"] = 100  # the replay breaks it: shrunk, replayed, a finding
+    found_again = runner._judge(world, breach, wrapped)
+    assert found_again.flaky is None
+    assert found_again.replay == "LK-9:open();token();leave()"

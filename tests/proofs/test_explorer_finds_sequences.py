@@ -31,13 +31,14 @@ SEQUENCES: dict[str, tuple[str, int]] = {
     "second_socket_steals_replies": ("TEXT-1", 2),
     # open_socket, client_interrupt (no reply streaming: the next reply, the probe's, is cut)
     "stale_interrupt_cuts_next_reply": ("TEXT-1", 2),
+    # open_socket, livekit_token, livekit_leave (the bot warmed up for the token stays, and its room)
+    "leave_mid_handshake_keeps_room": ("LK-9", 3),
+    # open_socket, barge_in (text, client_interrupt, then the ack of the interrupted reply)
+    "playback_complete_after_interrupt_kills": ("WIRE-2", 2),
 }
-# Not yet met, measured (issue 18 stays open for them; they are not run here, each would fail at
-# times), 5 seeds each as this proof runs them, with sequences of 20 steps:
-# leave_mid_handshake_keeps_room (LK-9) found in 5 of 5 seeds in one run and 3 of 5 in the next,
-# each finding shrunk to its 3 steps (open_socket, livekit_token, livekit_leave);
-# playback_complete_after_interrupt_kills (WIRE-2) found in 1 of 5;
-# join_twice_two_bots (LK-9) found in 1 of 5 (4 steps: open_socket, livekit_start, livekit_join, livekit_leave).
+# Not yet met, measured (issue 18 stays open for it; it is not run here, it would fail at times),
+# 5 seeds as this proof runs them: join_twice_two_bots (LK-9) found in 1 of 5, shrunk to its 4 steps
+# (open_socket, livekit_start, livekit_join, livekit_leave).
 
 
 @pytest.fixture(scope="module")
