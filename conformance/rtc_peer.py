@@ -19,6 +19,7 @@ from livekit import rtc
 from conformance import timeline
 from pytest_estuary import audio
 from pytest_estuary.client.livekit_voice import install_log_redaction
+from pytest_estuary.client.rtc_connect import connect_within
 from pytest_estuary.tls import ssl_context, verify_once
 from pytest_estuary.waiting import WaitTimeout, wait_until
 
@@ -107,7 +108,7 @@ class RtcPeer:
             problem = await verify_once(url, _trust(), what="the LiveKit server", timeout=timeout)
             if problem is not None:
                 raise ConnectionError(problem)
-        await asyncio.wait_for(self.room.connect(url, token), timeout)
+        await connect_within(self.room, url, token, timeout)
 
     async def publish_microphone(self) -> None:
         track = rtc.LocalAudioTrack.create_audio_track("microphone", self.source)

@@ -13,6 +13,7 @@ from livekit import rtc
 from fake_server.stt import SttEvent, UtteranceDetector
 from fake_server.tokens import MESSAGE_ATTRIBUTE, STATE_ATTRIBUTE
 from fake_server.voice_synth import frames
+from pytest_estuary.client.rtc_connect import connect_within
 
 __all__ = ["Bot"]
 
@@ -51,7 +52,7 @@ class Bot:
 
         ``token`` (tokens.bot_token) already sets ``estuary.state`` to idle: no round trip for it here.
         """
-        await asyncio.wait_for(self.room.connect(url, token), timeout)
+        await connect_within(self.room, url, token, timeout)
         track = rtc.LocalAudioTrack.create_audio_track("bot-voice", self.source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         await self.room.local_participant.publish_track(track, options)

@@ -23,6 +23,7 @@ import numpy as np
 from pytest_estuary import audio
 from pytest_estuary.client.errors import ErrorCode, EstuaryError
 from pytest_estuary.client.events import LiveKitDisconnected, LiveKitReady, LiveKitToken
+from pytest_estuary.client.rtc_connect import ConnectTimeout, connect_within
 from pytest_estuary.client.selection import Transport
 from pytest_estuary.client.teardown import cancel_and_wait, close_input, describe, redact, report_failure
 from pytest_estuary.client.voice import VoiceContext, await_reply, open_input, protocol_error_about, pump
@@ -36,8 +37,6 @@ FRAME_MS = 10  # what WebRTC's audio device uses: the least added latency
 SOURCE_QUEUE_MS = 100  # a short queue: the pump paces in real time, a long one only adds latency
 MIC_TRACK_NAME = "microphone"
 DIAGNOSE_TIMEOUT = 1.0  # on top of connect_timeout, only when the connect failed
-REAP_TIMEOUT = 60.0  # an abandoned Room.connect gives up by itself well within this (its retries take ~32 s)
-_ORPHANS: set[asyncio.Task[None]] = set()  # room connects that outlived their bound (see _connect)
 
 
 def _closed_socket(payload: Any) -> str:
@@ -148,26 +147,21 @@ class LiveKitVoice:
         self._room = room
         options = rtc.RoomOptions(auto_subscribe=True)
         await self._check_tls(token)
-        # Shielded: cancelling Room.connect would leave the native side connected with no handle.
-        attempt = asyncio.ensure_future(room.connect(token.url, token.token, options))
         try:
-            done, _ = await asyncio.wait({attempt}, timeout=cfg.connect_timeout)
+            await connect_within(room, token.url, token.token, cfg.connect_timeout, options)
         except asyncio.CancelledError:  # our caller gave up: the room must not connect behind its back
             self._room = None
-            _reap_later(attempt, room)
             raise
-        if not done:
+        except ConnectTimeout:
             self._room = None
-            _reap_later(attempt, room)
             why = await diagnose(token.url, token.token, context=self._tls_for(token.url))
             raise EstuaryError(
                 ErrorCode.CONNECTION_FAILED,
                 f"start_voice(): room connect: the LiveKit server at {token.url} did not let us into room "
                 f"{token.room!r} within "
                 f"{cfg.connect_timeout:g} s (connect_timeout)" + (f"; the server says: {why}" if why else ""),
-            )
-        error = attempt.exception()
-        if error is not None:
+            ) from None
+        except Exception as error:
             reason = redact(getattr(error, "message", None) or str(error) or type(error).__name__, token.token)
             why = await diagnose(token.url, token.token, context=self._tls_for(token.url))
             raise EstuaryError(
@@ -407,25 +401,3 @@ async def diagnose(
             return f"{reply.status} {reply.reason} - {body}"
     except Exception as exc:
         return redact(f"{type(exc).__name__}: {exc}", token) if str(exc) else type(exc).__name__
-
-
-def _reap_later(attempt: asyncio.Future[None], room: Any) -> None:
-    """Disconnect a room whose connect finished after we gave up on it."""
-
-    async def reap() -> None:
-        try:
-            await asyncio.wait({attempt}, timeout=REAP_TIMEOUT)  # its outcome does not matter: leave anyway
-            if attempt.done() and not attempt.cancelled():
-                attempt.exception()  # retrieved, so asyncio does not log it as never retrieved
-            await room.disconnect()
-        except Exception as exc:
-            log.warning("teardown: leaving a LiveKit room whose connect was abandoned failed: %s", describe(exc))
-
-    task = asyncio.ensure_future(reap())
-    _ORPHANS.add(task)
-    task.add_done_callback(_ORPHANS.discard)
-
-
-def pending_reaps() -> int:
-    """Room connects still finishing in the background (0 once all have been cleaned up)."""
-    return len(_ORPHANS)

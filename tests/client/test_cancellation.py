@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_estuary.client import EstuaryClient
-from pytest_estuary.client.livekit_voice import pending_reaps
+from pytest_estuary.client.rtc_connect import pending_reaps
 from pytest_estuary.client.teardown import TeardownFailure, cancel_and_wait, report_failure
 from pytest_estuary.livekit_server import LiveKitCredentials
 from pytest_estuary.waiting import wait_until
