@@ -226,30 +226,47 @@ def _judge(world: World, breach: Breach, exc: BaseException) -> Finding:
 
 
 def _fewer_steps(world: World, breach: Breach) -> Breach:
-    """Delete steps, one at a time and the last first, then two neighbours at a time (a socket opened
-    and closed again), while what is left still breaks the requirement, until none can go.
+    """Delete steps while what is left still breaks the requirement: first runs of half the
+    sequence, a quarter, … (a finding of 15 steps often needs 3 of them), then single steps, the
+    last first, then two neighbours at a time (a socket opened and closed again), until none can go.
     hypothesis' shrinker also lowers every argument, and each of its tries that still breaks waits
     out a bound (3 s for a reply, 5 s for a room), so its share of the budget can end with steps to
-    spare; here a sequence of n steps costs about 2n tries."""
+    spare; each try here that still breaks waits out that bound too, hence long runs first."""
     checked = frozenset({breach.requirement})
     best = breach
     world.breached = True  # past the budget's end, bounded by the hard deadline
-    width = 1
-    while width <= 2:
-        shorter = None
-        for start in reversed(range(len(best.calls) - width + 1)):
-            if start + width > len(best.calls):
-                continue
-            try:
-                got = run_steps(world, checked, [*best.calls[:start], *best.calls[start + width :]])
-            except ExplorationStopped:
-                return best
-            except ExplorerError:  # a try the harness could not finish is no shorter finding
-                continue
-            if got is not None:
-                best = shorter = got
-        width = 1 if shorter is not None else width + 1  # after any deletion, single steps again
+    try:
+        width = len(best.calls) // 2
+        while width > 1:
+            best, deleted = _without_runs(world, checked, best, width, step=width)
+            if not deleted:
+                width //= 2
+        width = 1
+        while width <= 2:
+            best, deleted = _without_runs(world, checked, best, width, step=1)
+            width = 1 if deleted else width + 1  # after any deletion, single steps again
+    except ExplorationStopped:
+        pass
     return best
+
+
+def _without_runs(
+    world: World, checked: frozenset[str], best: Breach, width: int, *, step: int
+) -> tuple[Breach, bool]:
+    """One pass, the last run first: each run of ``width`` steps (starting every ``step`` steps)
+    that can go while the rest still breaks the requirement is gone. Returns the shortest breach
+    and whether any run went."""
+    deleted = False
+    for start in reversed(range(0, len(best.calls) - width + 1, step)):
+        if start + width > len(best.calls):
+            continue
+        try:
+            got = run_steps(world, checked, [*best.calls[:start], *best.calls[start + width :]])
+        except ExplorerError:  # a try the harness could not finish is no shorter finding
+            continue
+        if got is not None:
+            best, deleted = got, True
+    return best, deleted
 
 
 def _replayed_steps(world: World, replay: ExploreReplay) -> Breach | None:

@@ -1,5 +1,6 @@
-"""The explorer's own step deletion after hypothesis' shrinking: single steps, then neighbouring
-pairs (a socket opened and closed again), until no deletion still breaks the requirement."""
+"""The explorer's own step deletion after hypothesis' shrinking: runs of half the steps, a quarter, …,
+then single steps, then neighbouring pairs (a socket opened and closed again), until no deletion
+still breaks the requirement."""
 
 from __future__ import annotations
 
@@ -61,6 +62,25 @@ def test_single_steps_then_pairs_go_until_none_can(monkeypatch: pytest.MonkeyPat
     assert [s.rule for s in shortest.calls] == ["open", "token", "leave"]
     assert world.breached  # it runs past the budget, as shrinking does
     assert len(tried) < 4 * len(found)
+
+
+def test_long_findings_lose_runs_of_steps_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every try that still breaks waits out a bound (5 s for LK-9): deleting one step at a time
+    took 13 such tries for these 16 steps."""
+    breaking: list[int] = []
+
+    def run(world: World, checked: frozenset[str], steps: Sequence[ReplayStep]) -> Breach | None:
+        got = _server_that_keeps_a_room_after_token_then_leave(world, checked, steps)
+        if got is not None:
+            breaking.append(len(steps))
+        return got
+
+    monkeypatch.setattr(runner, "run_steps", run)
+    found = _steps("open", *["text"] * 6, "token", *["text"] * 7, "leave")
+    world = World(TARGET, Bounds.for_timeout(3.0), cast(LoopThread, None))
+    shortest = runner._fewer_steps(world, LK9("room kept", [], found))
+    assert [s.rule for s in shortest.calls] == ["open", "token", "leave"]
+    assert len(breaking) <= 7, breaking
 
 
 def test_a_finding_hypothesis_saw_pass_again_stands_when_its_replay_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
