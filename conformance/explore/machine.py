@@ -138,7 +138,7 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
             free = next(s for s in (slot, *SLOTS) if s not in world.peers)
             self._do(f"open_socket({free}, auth={style})", actions.open_session(world, free, style))
 
-        @precondition(lambda self: bool(world.peers))
+        @precondition(lambda self: len(world.peers) > 1)
         @step(slot=SLOT)
         def close_socket(self, slot: str) -> None:
             chosen = slot if slot in world.peers else next(iter(world.peers))
@@ -271,7 +271,10 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
         @precondition(lambda self: self._any())
         @step(slot=SLOT, form=_forms("livekit_leave"))
         def livekit_leave(self, slot: str, form: int) -> None:
-            s = self._pick(slot, lambda p: p.authenticated)
+            # A client leaves the voice it started (LIFE-2): a socket with nothing to leave is
+            # chosen only when no socket has a room
+            voiced = self._any(_holds_room)
+            s = self._pick(slot, _holds_room if voiced else lambda p: p.authenticated)
             shown = describe_form(FORMS["livekit_leave"][form])
             self._do(f"livekit_leave({s}, {shown})", actions.livekit_leave(world, s, form))
 
@@ -291,6 +294,9 @@ def machine_class(world: World, checked: frozenset[str]) -> type[RuleBasedStateM
                     world.breached = True  # shrinking it may go on past the budget
                     world.first_breach.setdefault(requirement, time.monotonic())
                     raise breach_type(requirement)(problem, [s.to_json() for s in world.steps], world.calls)
+
+    def _holds_room(peer: ExplorerPeer) -> bool:
+        return peer.authenticated and peer.fresh_token
 
     def _room_to_connect(peer: ExplorerPeer) -> bool:
         return peer.authenticated and peer.fresh_token and peer.token_rooms[-1] not in world.rooms
