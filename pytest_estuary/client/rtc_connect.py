@@ -16,7 +16,7 @@ from typing import Any
 
 from pytest_estuary.client.teardown import describe
 
-__all__ = ["REAP_TIMEOUT", "ConnectTimeout", "abandon", "connect_within", "pending_reaps"]
+__all__ = ["ConnectTimeout", "connect_within", "pending_reaps"]
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +36,15 @@ async def connect_within(room: Any, url: str, token: str, timeout: float, option
     try:
         done, _ = await asyncio.wait({attempt}, timeout=timeout)
     except asyncio.CancelledError:
-        abandon(attempt, room)
+        _abandon(attempt, room)
         raise
     if not done:
-        abandon(attempt, room)
+        _abandon(attempt, room)
         raise ConnectTimeout(f"the room connect did not finish within {timeout:g} s")
     attempt.result()
 
 
-def abandon(attempt: Awaitable[None], room: Any) -> None:
+def _abandon(attempt: Awaitable[None], room: Any) -> None:
     """Let ``attempt`` (a room's connect) finish in the background, then disconnect the room."""
     pending = asyncio.ensure_future(attempt)
 
