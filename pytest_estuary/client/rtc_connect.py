@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
 from typing import Any
 
 from pytest_estuary.client.teardown import describe
@@ -44,15 +43,14 @@ async def connect_within(room: Any, url: str, token: str, timeout: float, option
     attempt.result()
 
 
-def _abandon(attempt: Awaitable[None], room: Any) -> None:
+def _abandon(attempt: asyncio.Future[None], room: Any) -> None:
     """Let ``attempt`` (a room's connect) finish in the background, then disconnect the room."""
-    pending = asyncio.ensure_future(attempt)
 
     async def reap() -> None:
         try:
-            await asyncio.wait({pending}, timeout=REAP_TIMEOUT)  # its outcome does not matter: leave anyway
-            if pending.done() and not pending.cancelled():
-                pending.exception()  # retrieved, so asyncio does not log it as never retrieved
+            await asyncio.wait({attempt}, timeout=REAP_TIMEOUT)  # its outcome does not matter: leave anyway
+            if attempt.done() and not attempt.cancelled():
+                attempt.exception()  # retrieved, so asyncio does not log it as never retrieved
             await room.disconnect()
         except Exception as exc:
             log.warning("teardown: leaving a LiveKit room whose connect was abandoned failed: %s", describe(exc))
