@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import itertools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -338,8 +339,22 @@ async def livekit_token(world: World, slot: str, form: int) -> None:
         world.block("LK-1", slot, f"a livekit_token reply without {', '.join(missing)}: {got.describe()}")
         return
     room = str(got.payload["room"])
+    earlier = [r for r in dict.fromkeys(peer.token_rooms) if r != room]
     peer.token_rooms.append(room)
     peer.token_reply = got.payload
+    if earlier:
+        await _one_room_per_session(world, slot, earlier, room)
+
+
+async def _one_room_per_session(world: World, slot: str, earlier: list[str], room: str) -> None:
+    """A new token starts the session's new voice: the rooms of its earlier tokens are over, and
+    gone within LK-9's 5 s (one live room per session, where the explorer can see rooms)."""
+    peer = world.peers[slot]
+    last = await _rooms_left_after(world, peer, earlier, _own_connections(world, slot, earlier))
+    if last and not (peer.disconnected.is_set() or world.watch()):
+        bound = f"{world.bounds.leave:.1f} s"
+        what = f"at most one live room per session: rooms {earlier} deleted within {bound} of the token for {room!r}"
+        world.expect("LK-9", slot, what, f"still live {bound} after the new token: {last}")
 
 
 async def room_connect(world: World, slot: str) -> None:
@@ -423,28 +438,8 @@ async def livekit_leave(world: World, slot: str, form: int) -> None:
     deadline = asyncio.get_running_loop().time() + world.bounds.leave
     if not rooms:
         return
-    connections = [c for room, (owner, c) in world.rooms.items() if owner == slot and room in rooms]
-
-    async def remaining() -> list[str]:
-        left = [c.room.name for c in connections if c.disconnected_at is None and c.room.name]
-        if world.livekit is not None:
-            left += await _listed_rooms(world, rooms)
-        return sorted(set(left))
-
-    last: list[str] = []
-
-    async def gone() -> bool:
-        nonlocal last
-        last = await remaining()
-        return not last or peer.disconnected.is_set() or world.watch()
-
-    try:
-        done: bool = await wait_until(
-            gone, timeout=world.bounds.leave, awaited="every room of the session gone", interval=LEAVE_POLL
-        )
-        del done
-    except TimeoutError:
-        pass
+    connections = _own_connections(world, slot, rooms)
+    last = await _rooms_left_after(world, peer, rooms, connections)
     if (peer.disconnected.is_set() and not peer.closing) or (last and world.watch()):
         return
     what = f"rooms {rooms} deleted within {world.bounds.leave:.1f} s of livekit_leave"
@@ -457,7 +452,42 @@ async def livekit_leave(world: World, slot: str, form: int) -> None:
     # removes it for good. What counts is the bound's end: one more look then, while the next steps
     # run (the sequence's end waits for it: in a minute on the good fake such waits were 85 % of the
     # time when every leave had one, hence only where a bot may be joining).
+    remaining = functools.partial(_live_rooms, world, rooms, connections)
     world.pending.append(asyncio.ensure_future(_gone_at_deadline(world, slot, what, remaining, deadline)))
+
+
+def _own_connections(world: World, slot: str, rooms: list[str]) -> list[RtcPeer]:
+    return [c for room, (owner, c) in world.rooms.items() if owner == slot and room in rooms]
+
+
+async def _live_rooms(world: World, rooms: list[str], connections: list[RtcPeer]) -> list[str]:
+    """Those of ``rooms`` the explorer still sees: its connection to one has not ended, or (when the
+    LiveKit keys are known) RoomService lists it."""
+    left = [c.room.name for c in connections if c.disconnected_at is None and c.room.name]
+    if world.livekit is not None:
+        left += await _listed_rooms(world, rooms)
+    return sorted(set(left))
+
+
+async def _rooms_left_after(
+    world: World, peer: ExplorerPeer, rooms: list[str], connections: list[RtcPeer]
+) -> list[str]:
+    """Those of ``rooms`` still live when LK-9's bound is over; it ends early when none is, the
+    socket closed, or an invariant broke meanwhile."""
+    last: list[str] = []
+
+    async def gone() -> bool:
+        nonlocal last
+        last = await _live_rooms(world, rooms, connections)
+        return not last or peer.disconnected.is_set() or world.watch()
+
+    try:
+        _ended: bool = await wait_until(  # typed: mypy cannot infer wait_until's result from gone alone
+            gone, timeout=world.bounds.leave, awaited="every room of the session gone", interval=LEAVE_POLL
+        )
+    except TimeoutError:
+        pass
+    return last
 
 
 def _bot_may_be_joining(peer: ExplorerPeer) -> bool:

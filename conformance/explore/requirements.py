@@ -17,6 +17,7 @@ EXPLORED: dict[str, str] = {
     "LK-5": "Every `livekit_join` after a token gets `livekit_ready` for the token's room (or `livekit_error`) "
     "within 5 s, and no `livekit_ready` comes without a join.",
     "LK-9": "After `livekit_leave` every room the session was given is deleted within 5 s (the bot gone, "
-    "the explorer's room connection ended).",
+    "the explorer's room connection ended), and a new `livekit_token` ends the rooms of the earlier ones "
+    "within 5 s too (one live room per session).",
 }
 LEVELS: dict[str, str] = dict.fromkeys(EXPLORED, "MUST")
