@@ -161,14 +161,27 @@ def _final(event: WireEvent) -> bool:
     return isinstance(event.payload, dict) and event.payload.get("is_final") is True
 
 
+def _message_id(event: WireEvent) -> object:
+    return event.payload.get("message_id") if isinstance(event.payload, dict) else None
+
+
+def _new_final(peer: ExplorerPeer) -> Callable[[WireEvent], bool]:
+    """A final ``bot_response`` of a stream that has no chunk yet: the answer to what is sent next,
+    not the end of a reply already streaming (a barge-in's, a ``say_line``'s). Taken as the answer,
+    such an end once cleared a socket's unanswered events before the server had handled them."""
+    streaming = {_message_id(e) for e in peer.received(("bot_response", "bot_voice"))} - {None}
+    return lambda event: _final(event) and _message_id(event) not in streaming
+
+
 async def text(world: World, slot: str, form: int) -> None:
     """``text`` → a final ``bot_response`` within the reply bound (TEXT-1)."""
     peer = world.peers[slot]
     payload = FORMS["text"][form]
+    answer = _new_final(peer)
     since = await peer.send("text", payload)
-    got = await peer.first("bot_response", since, world.bounds.reply, _final)
-    if got is None and world.watch():
-        return
+    got = await peer.first("bot_response", since, world.bounds.reply, answer)
+    if got is None and (peer.disconnected.is_set() or world.watch()):
+        return  # the hang-up (WIRE-2's or WIRE-3's) or another broken invariant is the finding
     world.expect(
         "TEXT-1", slot, f"a final bot_response after text {payload!r}", None if got else _nothing("bot_response", peer)
     )
@@ -179,8 +192,9 @@ async def probe(world: World) -> None:
     its answer also marks the step's end: errors for the step's own events have come by then."""
     for peer in world.open_peers():
         payload = {"text": f"probe {next(_probes)}", "textOnly": True}
+        answer = _new_final(peer)
         since = await peer.send("text", payload, probe=True)
-        got = await peer.first("bot_response", since, world.bounds.reply, _final)
+        got = await peer.first("bot_response", since, world.bounds.reply, answer)
         if got is not None:
             peer.unanswered.clear()  # the server had everything this socket sent before the probe
         if (peer.disconnected.is_set() and not peer.closing) or (got is None and world.watch()):
@@ -219,7 +233,7 @@ async def barge_in(world: World, slot: str, form: int, ack: bool) -> None:
     since = await peer.send("text", BARGE_IN_TEXT)
     first = await peer.first(("bot_response", "bot_voice"), since, world.bounds.reply)
     if first is None:
-        if not world.watch():
+        if not (peer.disconnected.is_set() or world.watch()):
             world.expect("TEXT-1", slot, f"a bot_response after text {BARGE_IN_TEXT!r}", _nothing("bot_response", peer))
         return
     reply = first.payload.get("message_id") if isinstance(first.payload, dict) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
-from conformance.explore.actions import _bot_may_be_joining
+from conformance.explore.actions import _bot_may_be_joining, _new_final
 from conformance.explore.bounds import Bounds
 from conformance.explore.invariants import (
     lk_5_ready_for_the_token_room,
@@ -133,3 +133,14 @@ def test_lk_5_breaks_on_a_ready_without_a_join() -> None:
     assert "livekit_ready only in answer to livekit_join" in str(lk_5_ready_for_the_token_room(world))
     peer.sent["livekit_join"] = 1
     assert lk_5_ready_for_the_token_room(world) is None
+
+
+def test_an_answer_is_the_final_chunk_of_a_stream_that_starts_after_the_question() -> None:
+    """A probe once took the end of a barge-in's reply, already streaming, for its own answer, and
+    cleared the socket's unanswered events before the server had handled them all."""
+    _, peer = _world()
+    _in(peer, "bot_response", _chunk("msg-streaming", 0, False))
+    answer = _new_final(peer)  # taken when the probe is sent
+    assert not answer(WireEvent(time.monotonic(), "in", "bot_response", (_chunk("msg-streaming", 1, True),)))
+    assert answer(WireEvent(time.monotonic(), "in", "bot_response", (_chunk("msg-probe", 2, True),)))
+    assert not answer(WireEvent(time.monotonic(), "in", "bot_response", (_chunk("msg-probe", 1, False),)))
