@@ -1,10 +1,9 @@
 """Issue 18's proof that the explorer finds defects only a sequence shows, without being written
 for them: each of the fake's sequence-only misbehaviours is found within the default budget (60 s)
 in at least 4 of 5 seeds, blamed on the requirement it breaks, and shrunk to no more steps than the
-shortest sequence its documentation describes; and a finding's replay
-line, given back as a user would, breaks the same requirement in the same steps. The explorer's
-rules and checks come from protocol.md; these settings were written by another engineer and the
-explorer was not tuned to them.
+shortest sequence its documentation describes; and a finding's replay line, given back as a user
+would, breaks the same requirement in the same steps. The explorer's rules and checks come from
+protocol.md; these settings were written by another engineer and the explorer was not tuned to them.
 
 Embedded mode (``--estuary-fake-misbehave``): the explorer then knows the LiveKit server's keys and
 sees rooms through RoomService. ``-x`` ends a run at its first finding.
