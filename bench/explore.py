@@ -1,6 +1,8 @@
 """Benchmark: the explorer's pace and how soon it finds a sequence-only defect. Prints JSON.
 
-Run inside the namespace: scripts/isolated_run.sh .venv/bin/python bench/explore.py [--seconds 30]
+Run inside the namespace, with PYTHONNODEBUGRANGES=1 as ``make`` sets it (hypothesis parses source
+while livekit's threads print tracebacks: the CPython race of the README's Known issues ended one run):
+PYTHONNODEBUGRANGES=1 scripts/isolated_run.sh .venv/bin/python bench/explore.py [--seconds 30]
 - steps per second (a step: one client action, the answer it awaits, and every socket's probe),
   embedded (fake in this process, rooms listed through RoomService) and live (a standalone fake);
 - with ``--reach N``: per requirement, the seconds until a step first gave it a chance to break
