@@ -236,8 +236,7 @@ async def barge_in(world: World, slot: str, form: int, ack: bool) -> None:
         if not (peer.disconnected.is_set() or world.watch()):
             world.expect("TEXT-1", slot, f"a bot_response after text {BARGE_IN_TEXT!r}", _nothing("bot_response", peer))
         return
-    reply = first.payload.get("message_id") if isinstance(first.payload, dict) else None
-    reply = None if reply is None else str(reply)
+    reply = None if _message_id(first) is None else str(_message_id(first))
     await peer.send("client_interrupt", _fill(peer, FORMS["client_interrupt"][form], reply=reply))
     if ack:
         await peer.send("audio_playback_complete", _fill(peer, FORMS["audio_playback_complete"][ACK_FORM], reply=reply))
